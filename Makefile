@@ -1,0 +1,40 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.engage-installed
+PYX     = $(wildcard engage_core/*.pyx engage_core/*.pxd)
+SO_STAMP = build/.kernels-built
+
+.PHONY: demo test build bench clean distclean env
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "setuptools>=77" wheel "Cython>=3.0.10,<4" "numpy>=1.26"
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test]'
+	@mkdir -p build && touch $(SO_STAMP)
+	@touch $(STAMP)
+
+$(SO_STAMP): $(STAMP) $(PYX) setup.py
+	$(BIN)/python setup.py -q build_ext --inplace -j 2
+	@mkdir -p build && touch $(SO_STAMP)
+
+build: $(SO_STAMP)
+
+demo: build
+	$(BIN)/engage demo --dir demo_out
+
+test: build
+	$(BIN)/python -m pytest -q
+
+bench: build
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build engage_core/*.so engage_core/_*.c demo_out .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,20 @@
+"""Engage's engine: customer-engagement metrics over Apache Arrow.
+
+Arrow in, Arrow out: :func:`prepare_events` turns an event log into dense arrays, and one
+function per metric returns the metric's table (METRICS.md section 4) as a
+``pyarrow.Table``. The heavy lifting happens in Cython kernels that release the GIL.
+"""
+
+from engage_core.activity import active_users, engagement_daily, stickiness
+from engage_core.calendar import Calendar
+from engage_core.cohorts import first_week, lifecycle, retention
+from engage_core.errors import ConfigError, EngageError, RunError, SchemaError
+from engage_core.events import Events, prepare_events
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Calendar", "ConfigError", "EngageError", "Events", "RunError", "SchemaError",
+    "active_users", "engagement_daily", "first_week", "lifecycle", "prepare_events",
+    "retention", "stickiness",
+]

@@ -1,0 +1,171 @@
+# Activity kernels: per-actor sets of active days, rolling-window distinct counts,
+# first-day counts and the days-active histogram.
+#
+# An "actor" is a user (for the 'all' rows) or a (user, segment) pair (for breakdown rows);
+# each actor belongs to one output group. Days are offsets from the first day of data.
+# Every kernel accumulates integer counts into per-thread arrays that are summed at the
+# end, so results do not depend on the thread count.
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport qsort
+
+import numpy as np
+
+
+cdef int cmp_int32(const void* a, const void* b) noexcept nogil:
+    cdef int32_t x = (<const int32_t*>a)[0]
+    cdef int32_t y = (<const int32_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline int64_t sort_unique(int32_t* v, int64_t n) noexcept nogil:
+    """Sort ``v[0:n]`` ascending in place and drop repeats; returns the new length."""
+    cdef int64_t i, j, k
+    cdef int32_t x
+    cdef bint ordered = True
+    if n <= 1:
+        return n
+    for i in range(1, n):
+        if v[i] < v[i - 1]:
+            ordered = False
+            break
+    if not ordered:
+        if n <= 24:
+            for i in range(1, n):
+                x = v[i]
+                j = i - 1
+                while j >= 0 and v[j] > x:
+                    v[j + 1] = v[j]
+                    j -= 1
+                v[j + 1] = x
+        else:
+            qsort(v, n, sizeof(int32_t), cmp_int32)
+    k = 1
+    for i in range(1, n):
+        if v[i] != v[k - 1]:
+            v[k] = v[i]
+            k += 1
+    return k
+
+
+def actor_days(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n_actors,
+               int nthreads):
+    """Sorted distinct days of each actor, as CSR ``(offsets[n_actors + 1], days)``.
+
+    Rows with ``actor < 0`` or (when ``mask`` is given) ``mask == 0`` are left out.
+    """
+    cdef int64_t n = actor.shape[0]
+    cdef int64_t[::1] start = np.zeros(n_actors + 1, dtype=np.int64)
+    cdef int64_t[::1] fill
+    cdef int32_t[::1] buf
+    cdef int64_t[::1] ucount = np.zeros(n_actors, dtype=np.int64)
+    cdef int64_t[::1] offsets = np.zeros(n_actors + 1, dtype=np.int64)
+    cdef int32_t[::1] out
+    cdef const uint8_t[::1] m
+    cdef bint use_mask = mask is not None
+    cdef int64_t i, a, j, total
+    cdef int32_t x
+    m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    with nogil:
+        for i in range(n):
+            a = actor[i]
+            if a >= 0 and (not use_mask or m[i]):
+                start[a + 1] += 1
+        for a in range(n_actors):
+            start[a + 1] += start[a]
+    total = start[n_actors]
+    buf = np.empty(total, dtype=np.int32)
+    fill = np.array(start[:n_actors], dtype=np.int64)
+    with nogil:
+        for i in range(n):
+            a = actor[i]
+            if a >= 0 and (not use_mask or m[i]):
+                buf[fill[a]] = day[i]
+                fill[a] += 1
+        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            ucount[a] = sort_unique(&buf[0] + start[a], start[a + 1] - start[a])
+        for a in range(n_actors):
+            offsets[a + 1] = offsets[a] + ucount[a]
+    out = np.empty(offsets[n_actors], dtype=np.int32)
+    with nogil:
+        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            for j in range(ucount[a]):
+                out[offsets[a] + j] = buf[start[a] + j]
+    return np.asarray(offsets), np.asarray(out)
+
+
+def window_counts(const int64_t[::1] offsets, const int32_t[::1] days,
+                  const int32_t[::1] group, int n_groups, int n_days,
+                  const int32_t[::1] windows, int nthreads):
+    """Distinct actors per (window, group, day) and actors whose first day is each day.
+
+    An actor is active in the window of ``W`` days ending on ``e`` when one of its days
+    lies in ``[e - W + 1, e]``. Each actor's days are merged into covered intervals, which
+    are added to a difference array and summed up at the end.
+    Returns ``(counts[W, G, D], first[G, D])``.
+    """
+    cdef int64_t n_actors = offsets.shape[0] - 1
+    cdef int n_win = windows.shape[0]
+    cdef int64_t[:, :, :, ::1] diff = np.zeros((nthreads, n_win, n_groups, n_days + 1), dtype=np.int64)
+    cdef int64_t[:, :, ::1] first = np.zeros((nthreads, n_groups, n_days), dtype=np.int64)
+    cdef int64_t a, j, lo, hi
+    cdef int w, t, g
+    cdef int64_t s, e, d, width
+    with nogil:
+        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            lo = offsets[a]
+            hi = offsets[a + 1]
+            if hi <= lo:
+                continue
+            t = threadid()
+            g = group[a]
+            first[t, g, days[lo]] += 1
+            for w in range(n_win):
+                width = windows[w]
+                s = days[lo]
+                e = s + width - 1
+                for j in range(lo + 1, hi):
+                    d = days[j]
+                    if d <= e + 1:
+                        e = d + width - 1
+                    else:
+                        diff[t, w, g, s] += 1
+                        diff[t, w, g, min(e, n_days - 1) + 1] -= 1
+                        s = d
+                        e = d + width - 1
+                diff[t, w, g, s] += 1
+                diff[t, w, g, min(e, n_days - 1) + 1] -= 1
+    total = np.asarray(diff).sum(axis=0)
+    counts = np.cumsum(total[:, :, :n_days], axis=2)
+    return counts, np.asarray(first).sum(axis=0)
+
+
+def days_active_hist(const int64_t[::1] offsets, const int32_t[::1] days,
+                     const int32_t[::1] group, int n_groups,
+                     const int32_t[::1] period_of_day, int n_periods, int max_len,
+                     int nthreads):
+    """Actors per (group, period, k) that were active on exactly k distinct days of the period."""
+    cdef int64_t n_actors = offsets.shape[0] - 1
+    cdef int64_t[:, :, :, ::1] hist = np.zeros((nthreads, n_groups, n_periods, max_len + 1), dtype=np.int64)
+    cdef int64_t a, j, lo, hi
+    cdef int t, g
+    cdef int32_t p, cur, run
+    with nogil:
+        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            lo = offsets[a]
+            hi = offsets[a + 1]
+            if hi <= lo:
+                continue
+            t = threadid()
+            g = group[a]
+            cur = period_of_day[days[lo]]
+            run = 0
+            for j in range(lo, hi):
+                p = period_of_day[days[j]]
+                if p != cur:
+                    hist[t, g, cur, run] += 1
+                    cur = p
+                    run = 0
+                run = run + 1
+            hist[t, g, cur, run] += 1
+    return np.asarray(hist).sum(axis=0)

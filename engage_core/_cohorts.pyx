@@ -1,0 +1,158 @@
+# Cohort kernels: each user's cohort-defining row, retention counts (classic and
+# unbounded), lifecycle states and first-week engagement.
+#
+# Users are dense ids; per-user day sets come as CSR from _activity.actor_days. Counts are
+# accumulated per thread and summed at the end, so results do not depend on threads.
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
+import numpy as np
+
+
+def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] day,
+               mask, seg, int64_t n_users):
+    """Each user's first qualifying row: its day and segment code.
+
+    The first row is the one with the smallest timestamp; among rows with that timestamp
+    the smallest segment code wins. Users without a qualifying row get day -1.
+    Returns ``(first_day[n_users], first_seg[n_users])``.
+    """
+    cdef int64_t n = user.shape[0]
+    cdef int64_t[::1] best_ts = np.empty(n_users, dtype=np.int64)
+    cdef int32_t[::1] best_day = np.full(n_users, -1, dtype=np.int32)
+    cdef int32_t[::1] best_seg = np.zeros(n_users, dtype=np.int32)
+    cdef const uint8_t[::1] m
+    cdef const int32_t[::1] s
+    cdef bint use_mask = mask is not None
+    cdef bint use_seg = seg is not None
+    cdef int64_t i, u, t
+    cdef int32_t sg
+    m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    s = seg if use_seg else np.zeros(1, dtype=np.int32)
+    with nogil:
+        for i in range(n):
+            if use_mask and not m[i]:
+                continue
+            u = user[i]
+            t = ts[i]
+            sg = s[i] if use_seg else 0
+            if best_day[u] < 0 or t < best_ts[u] or (t == best_ts[u] and sg < best_seg[u]):
+                best_ts[u] = t
+                best_day[u] = day[i]
+                best_seg[u] = sg
+    return np.asarray(best_day), np.asarray(best_seg)
+
+
+def retention_counts(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups,
+                     const int64_t[::1] offsets, const int32_t[::1] days,
+                     const int32_t[::1] period_of_day, int n_periods, int max_offset,
+                     int nthreads):
+    """Cohort sizes and retained users per (group, cohort period, offset).
+
+    ``cohort[u]`` is user u's cohort period (-1: no cohort), ``group[u]`` its breakdown
+    group (counted in group 0, 'all', and in ``group[u]`` when that is > 0). ``offsets`` /
+    ``days`` hold each user's return-event days. A user is retained at offset k when a
+    return day falls in period ``cohort + k``; unbounded-retained when one falls in that
+    period or any later one.
+    Returns ``(size[G, P], retained[G, P, K + 1], unbounded[G, P, K + 1])``.
+    """
+    cdef int64_t n_users = cohort.shape[0]
+    cdef int K = max_offset + 1
+    cdef int64_t[:, :, ::1] size = np.zeros((nthreads, n_groups, n_periods), dtype=np.int64)
+    cdef int64_t[:, :, :, ::1] ret = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
+    cdef int64_t[:, :, :, ::1] unb = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
+    cdef int64_t u, j
+    cdef int t, g, gi, ng, k
+    cdef int32_t c, p, last, maxp
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
+            c = cohort[u]
+            if c < 0:
+                continue
+            t = threadid()
+            g = group[u]
+            ng = 2 if g > 0 else 1
+            for gi in range(ng):
+                size[t, 0 if gi == 0 else g, c] += 1
+            last = -1
+            maxp = -1
+            for j in range(offsets[u], offsets[u + 1]):
+                p = period_of_day[days[j]]
+                if p == last:
+                    continue
+                last = p
+                if p > maxp:
+                    maxp = p
+                if p >= c and p - c < K:
+                    for gi in range(ng):
+                        ret[t, 0 if gi == 0 else g, c, p - c] += 1
+            if maxp >= c:
+                for k in range(min(maxp - c + 1, K)):
+                    for gi in range(ng):
+                        unb[t, 0 if gi == 0 else g, c, k] += 1
+    return (np.asarray(size).sum(axis=0), np.asarray(ret).sum(axis=0),
+            np.asarray(unb).sum(axis=0))
+
+
+def lifecycle_counts(const int64_t[::1] offsets, const int32_t[::1] days,
+                     const int32_t[::1] period_of_day, int n_periods, int nthreads):
+    """New, returning, resurrecting and dormant users per period: ``int64[4, P]``."""
+    cdef int64_t n_users = offsets.shape[0] - 1
+    cdef int64_t[:, :, ::1] out = np.zeros((nthreads, 4, n_periods + 1), dtype=np.int64)
+    cdef int64_t u, j
+    cdef int t
+    cdef int32_t p, prev
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
+            if offsets[u + 1] <= offsets[u]:
+                continue
+            t = threadid()
+            prev = -2
+            for j in range(offsets[u], offsets[u + 1]):
+                p = period_of_day[days[j]]
+                if p == prev:
+                    continue
+                if prev == -2:
+                    out[t, 0, p] += 1
+                elif prev == p - 1:
+                    out[t, 1, p] += 1
+                else:
+                    out[t, 2, p] += 1
+                    out[t, 3, prev + 1] += 1
+                prev = p
+            out[t, 3, prev + 1] += 1
+    return np.asarray(out).sum(axis=0)[:, :n_periods]
+
+
+def first_week_counts(const int32_t[::1] first, const int32_t[::1] group, int n_groups,
+                      const int64_t[::1] offsets, const int32_t[::1] days, int n_days,
+                      int nthreads):
+    """Per (group, cohort day): new users, users back on d0+1..d0+6, and the sum of their
+    distinct active days in d0..d0+6. Returns ``int64[3, G, D]``."""
+    cdef int64_t n_users = first.shape[0]
+    cdef int64_t[:, :, :, ::1] out = np.zeros((nthreads, 3, n_groups, n_days), dtype=np.int64)
+    cdef int64_t u, j
+    cdef int t, g, gi, ng
+    cdef int32_t d0, d, active
+    cdef bint back
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
+            d0 = first[u]
+            if d0 < 0:
+                continue
+            t = threadid()
+            g = group[u]
+            ng = 2 if g > 0 else 1
+            active = 0
+            back = False
+            for j in range(offsets[u], offsets[u + 1]):
+                d = days[j]
+                if d >= d0 and d <= d0 + 6:
+                    active = active + 1
+                    if d > d0:
+                        back = True
+            for gi in range(ng):
+                out[t, 0, 0 if gi == 0 else g, d0] += 1
+                out[t, 1, 0 if gi == 0 else g, d0] += back
+                out[t, 2, 0 if gi == 0 else g, d0] += active
+    return np.asarray(out).sum(axis=0)

@@ -1,0 +1,110 @@
+"""Helpers shared by the metric-family modules: argument checks, day ranges, actors, and
+building the Arrow output tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+
+from engage_core import _ingest
+from engage_core.calendar import date_to_day, day_to_date, period_map
+from engage_core.errors import ConfigError
+from engage_core.events import Events, default_threads
+
+ALL = "all"
+
+
+def threads_or_default(threads) -> int:
+    if threads is None:
+        return default_threads()
+    if not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads: expected a positive integer, found {threads!r}")
+    return threads
+
+
+def day_range(ev: Events, end_day) -> tuple[int, int]:
+    """(first day number, number of days up to ``end_day``) of the metric's day axis."""
+    first, last = ev.first_day_number, ev.last_day_number
+    if first is None:
+        return 0, 0
+    end = last if end_day is None else date_to_day(_as_date(end_day))
+    if end < last:
+        raise ValueError(
+            f"end_day: {day_to_date(end)} is before the last day of data, {day_to_date(last)}"
+        )
+    return first, end - first + 1
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def day_offsets(ev: Events, first: int) -> np.ndarray:
+    """Each row's day as an offset from ``first`` (cached on the Events)."""
+    cache = ev.__dict__.setdefault("_dayoff_cache", {})
+    if first not in cache:
+        cache[first] = np.ascontiguousarray(ev.day - np.int32(first), dtype=np.int32)
+    return cache[first]
+
+
+def periods(ev: Events, kind: str, first: int, n_days: int):
+    return period_map(kind, first, first + n_days - 1, ev.calendar.week_start)
+
+
+def check_windows(values, key: str) -> np.ndarray:
+    vals = list(values)
+    if not vals or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in vals):
+        raise ConfigError(f"{key}: expected a list of positive whole numbers of days, found {values!r}")
+    return np.asarray(vals, dtype=np.int32)
+
+
+def segment_actors(ev: Events, seg_codes: np.ndarray):
+    """Dense (user, segment) actors: ``(actor per row, segment code per actor, count)``."""
+    n_users = max(ev.num_users, 1)
+    keys = seg_codes.astype(np.int64) * n_users + ev.user
+    index = _ingest.Int64Index(1 << 12)
+    actor = index.encode(np.ascontiguousarray(keys))
+    actor_seg = (index.keys() // n_users).astype(np.int32)
+    return actor, actor_seg, len(index)
+
+
+def labels_for(seg) -> list:
+    return [ALL] + (list(seg.labels) if seg is not None else [])
+
+
+def dates(day_numbers) -> pa.Array:
+    return pa.array(np.asarray(day_numbers, dtype=np.int32), type=pa.date32())
+
+
+def ratio(num, den) -> pa.Array:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = num / np.where(den == 0, 1.0, den)
+    return pa.array(out, mask=(den == 0), type=pa.float64())
+
+
+def grid(*sizes):
+    """Index arrays of every combination of ``range(size)`` for each size (C order)."""
+    if any(s == 0 for s in sizes):
+        return [np.zeros(0, dtype=np.int64) for _ in sizes]
+    mesh = np.meshgrid(*[np.arange(s, dtype=np.int64) for s in sizes], indexing="ij")
+    return [m.ravel() for m in mesh]
+
+
+def table(columns: dict, sort_keys) -> pa.Table:
+    t = pa.table(columns)
+    if t.num_rows:
+        t = t.sort_by([(k, "ascending") for k in sort_keys])
+    return t
+
+
+def text(values, labels) -> pa.Array:
+    lab = np.asarray(labels, dtype=object)
+    return pa.array(lab[np.asarray(values, dtype=np.int64)] if len(values) else [], type=pa.string())

@@ -1,0 +1,358 @@
+# Ingest kernels: dense ids for integer and byte-string keys, validity bitmaps and local days.
+#
+# Arrow buffers arrive through the buffer protocol (typed memoryviews over pyarrow.Buffer):
+# nothing here links against libarrow.
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+from engage_core._hash cimport floordiv, mix64
+
+import numpy as np
+
+
+cdef inline uint64_t hash_bytes(const uint8_t* p, int64_t n) noexcept nogil:
+    cdef uint64_t h = <uint64_t>0x9e3779b97f4a7c15ULL ^ <uint64_t>n
+    cdef uint64_t w
+    cdef int64_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = mix64(h ^ w) * <uint64_t>0xff51afd7ed558ccdULL
+        i += 8
+    if i < n:
+        w = 0
+        memcpy(&w, p + i, n - i)
+        h = mix64(h ^ w ^ (<uint64_t>(n - i) << 56))
+    return mix64(h)
+
+
+cdef class Int64Index:
+    """Maps int64 keys to dense ids 0, 1, 2, ... in order of first appearance.
+
+    Open addressing with linear probing; the table stays at most half full.
+    """
+    cdef int64_t* slot_key
+    cdef int32_t* slot_id
+    cdef int64_t* id_key
+    cdef int64_t cap
+    cdef int64_t id_cap
+    cdef int64_t size
+
+    def __cinit__(self, int64_t expected=1024):
+        cdef int64_t cap = 1024
+        while cap < 2 * expected:
+            cap <<= 1
+        self.cap = cap
+        self.slot_key = <int64_t*>malloc(cap * sizeof(int64_t))
+        self.slot_id = <int32_t*>malloc(cap * sizeof(int32_t))
+        self.id_cap = cap // 2
+        self.id_key = <int64_t*>malloc(self.id_cap * sizeof(int64_t))
+        if self.slot_key == NULL or self.slot_id == NULL or self.id_key == NULL:
+            raise MemoryError()
+        memset(self.slot_id, 0xff, cap * sizeof(int32_t))
+        self.size = 0
+
+    def __dealloc__(self):
+        free(self.slot_key)
+        free(self.slot_id)
+        free(self.id_key)
+
+    def __len__(self):
+        return self.size
+
+    cdef int _grow(self) noexcept nogil:
+        cdef int64_t new_cap = self.cap * 2
+        cdef int64_t* nk = <int64_t*>malloc(new_cap * sizeof(int64_t))
+        cdef int32_t* ni = <int32_t*>malloc(new_cap * sizeof(int32_t))
+        cdef int64_t* nid = <int64_t*>realloc(self.id_key, (new_cap // 2) * sizeof(int64_t))
+        cdef int64_t i, s, m = new_cap - 1
+        if nk == NULL or ni == NULL or nid == NULL:
+            free(nk)
+            free(ni)
+            if nid != NULL:
+                self.id_key = nid
+            return -1
+        self.id_key = nid
+        self.id_cap = new_cap // 2
+        memset(ni, 0xff, new_cap * sizeof(int32_t))
+        for i in range(self.size):
+            s = <int64_t>(mix64(<uint64_t>self.id_key[i]) & <uint64_t>m)
+            while ni[s] != -1:
+                s = (s + 1) & m
+            nk[s] = self.id_key[i]
+            ni[s] = <int32_t>i
+        free(self.slot_key)
+        free(self.slot_id)
+        self.slot_key = nk
+        self.slot_id = ni
+        self.cap = new_cap
+        return 0
+
+    cdef int64_t _encode(self, const int64_t[::1] keys, const uint8_t[::1] valid,
+                         bint all_valid, int32_t[::1] out) noexcept nogil:
+        cdef int64_t i, s, n = keys.shape[0]
+        cdef int64_t m = self.cap - 1
+        cdef int64_t k
+        for i in range(n):
+            if not all_valid and not valid[i]:
+                out[i] = -1
+                continue
+            k = keys[i]
+            s = <int64_t>(mix64(<uint64_t>k) & <uint64_t>m)
+            while True:
+                if self.slot_id[s] == -1:
+                    if 2 * (self.size + 1) > self.cap:
+                        if self._grow() != 0:
+                            return -1
+                        m = self.cap - 1
+                        s = <int64_t>(mix64(<uint64_t>k) & <uint64_t>m)
+                        continue
+                    self.slot_key[s] = k
+                    self.slot_id[s] = <int32_t>self.size
+                    self.id_key[self.size] = k
+                    out[i] = <int32_t>self.size
+                    self.size += 1
+                    break
+                if self.slot_key[s] == k:
+                    out[i] = self.slot_id[s]
+                    break
+                s = (s + 1) & m
+        return 0
+
+    def encode(self, const int64_t[::1] keys, valid=None):
+        """Dense ids for ``keys`` (int32; -1 where ``valid`` is 0)."""
+        cdef int32_t[::1] out = np.empty(keys.shape[0], dtype=np.int32)
+        cdef const uint8_t[::1] v
+        cdef bint all_valid = valid is None
+        cdef int64_t rc
+        if all_valid:
+            v = np.ones(1, dtype=np.uint8)
+        else:
+            v = valid
+        with nogil:
+            rc = self._encode(keys, v, all_valid, out)
+        if rc != 0:
+            raise MemoryError()
+        return np.asarray(out)
+
+    def keys(self):
+        """The distinct keys, by dense id (int64)."""
+        cdef int64_t[::1] out = np.empty(self.size, dtype=np.int64)
+        if self.size:
+            memcpy(&out[0], self.id_key, self.size * sizeof(int64_t))
+        return np.asarray(out)
+
+
+cdef class BytesIndex:
+    """Maps byte strings (Arrow string / binary values) to dense ids in order of first appearance."""
+    cdef int32_t* slot_id
+    cdef uint64_t* id_hash
+    cdef int64_t* id_off
+    cdef uint8_t* arena
+    cdef int64_t arena_len
+    cdef int64_t arena_cap
+    cdef int64_t cap
+    cdef int64_t id_cap
+    cdef int64_t size
+
+    def __cinit__(self, int64_t expected=1024):
+        cdef int64_t cap = 1024
+        while cap < 2 * expected:
+            cap <<= 1
+        self.cap = cap
+        self.slot_id = <int32_t*>malloc(cap * sizeof(int32_t))
+        self.id_cap = cap // 2
+        self.id_hash = <uint64_t*>malloc(self.id_cap * sizeof(uint64_t))
+        self.id_off = <int64_t*>malloc((self.id_cap + 1) * sizeof(int64_t))
+        self.arena_cap = 1 << 16
+        self.arena = <uint8_t*>malloc(self.arena_cap)
+        if self.slot_id == NULL or self.id_hash == NULL or self.id_off == NULL or self.arena == NULL:
+            raise MemoryError()
+        memset(self.slot_id, 0xff, cap * sizeof(int32_t))
+        self.id_off[0] = 0
+        self.arena_len = 0
+        self.size = 0
+
+    def __dealloc__(self):
+        free(self.slot_id)
+        free(self.id_hash)
+        free(self.id_off)
+        free(self.arena)
+
+    def __len__(self):
+        return self.size
+
+    cdef int _grow(self) noexcept nogil:
+        cdef int64_t new_cap = self.cap * 2
+        cdef int64_t m = new_cap - 1
+        cdef int32_t* ni = <int32_t*>malloc(new_cap * sizeof(int32_t))
+        cdef uint64_t* nh = <uint64_t*>realloc(self.id_hash, (new_cap // 2) * sizeof(uint64_t))
+        cdef int64_t* no
+        cdef int64_t i, s
+        if nh != NULL:
+            self.id_hash = nh
+        no = <int64_t*>realloc(self.id_off, (new_cap // 2 + 1) * sizeof(int64_t))
+        if no != NULL:
+            self.id_off = no
+        if ni == NULL or nh == NULL or no == NULL:
+            free(ni)
+            return -1
+        self.id_cap = new_cap // 2
+        memset(ni, 0xff, new_cap * sizeof(int32_t))
+        for i in range(self.size):
+            s = <int64_t>(self.id_hash[i] & <uint64_t>m)
+            while ni[s] != -1:
+                s = (s + 1) & m
+            ni[s] = <int32_t>i
+        free(self.slot_id)
+        self.slot_id = ni
+        self.cap = new_cap
+        return 0
+
+    cdef int32_t _lookup(self, const uint8_t* p, int64_t n) noexcept nogil:
+        cdef uint64_t h = hash_bytes(p, n)
+        cdef int64_t m = self.cap - 1
+        cdef int64_t s = <int64_t>(h & <uint64_t>m)
+        cdef int32_t j
+        cdef int64_t new_cap
+        cdef uint8_t* na
+        while True:
+            j = self.slot_id[s]
+            if j == -1:
+                if 2 * (self.size + 1) > self.cap:
+                    if self._grow() != 0:
+                        return -2
+                    m = self.cap - 1
+                    s = <int64_t>(h & <uint64_t>m)
+                    continue
+                if self.arena_len + n > self.arena_cap:
+                    new_cap = self.arena_cap * 2
+                    while self.arena_len + n > new_cap:
+                        new_cap *= 2
+                    na = <uint8_t*>realloc(self.arena, new_cap)
+                    if na == NULL:
+                        return -2
+                    self.arena = na
+                    self.arena_cap = new_cap
+                if n:
+                    memcpy(self.arena + self.arena_len, p, n)
+                self.arena_len += n
+                j = <int32_t>self.size
+                self.id_hash[j] = h
+                self.id_off[j + 1] = self.arena_len
+                self.slot_id[s] = j
+                self.size += 1
+                return j
+            if (self.id_hash[j] == h and self.id_off[j + 1] - self.id_off[j] == n
+                    and memcmp(self.arena + self.id_off[j], p, n) == 0):
+                return j
+            s = (s + 1) & m
+
+    cdef int _encode32(self, const int32_t[::1] offsets, const uint8_t[::1] data,
+                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out) noexcept nogil:
+        cdef int64_t i, n = out.shape[0]
+        cdef int32_t j
+        cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
+        for i in range(n):
+            if not all_valid and not valid[i]:
+                out[i] = -1
+                continue
+            j = self._lookup(base + offsets[i], offsets[i + 1] - offsets[i])
+            if j == -2:
+                return -1
+            out[i] = j
+        return 0
+
+    cdef int _encode64(self, const int64_t[::1] offsets, const uint8_t[::1] data,
+                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out) noexcept nogil:
+        cdef int64_t i, n = out.shape[0]
+        cdef int32_t j
+        cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
+        for i in range(n):
+            if not all_valid and not valid[i]:
+                out[i] = -1
+                continue
+            j = self._lookup(base + offsets[i], offsets[i + 1] - offsets[i])
+            if j == -2:
+                return -1
+            out[i] = j
+        return 0
+
+    def encode(self, offsets, data, valid=None):
+        """Dense ids of the values of an Arrow (large_)string/binary array.
+
+        ``offsets`` is the int32 or int64 offsets view (length n + 1, already shifted by
+        the array's offset), ``data`` the uint8 values buffer, ``valid`` a uint8 mask or None.
+        """
+        cdef int64_t n = offsets.shape[0] - 1
+        cdef int32_t[::1] out = np.empty(max(n, 0), dtype=np.int32)
+        cdef const uint8_t[::1] v
+        cdef const uint8_t[::1] d = data if data.shape[0] else np.zeros(1, dtype=np.uint8)
+        cdef const int32_t[::1] o32
+        cdef const int64_t[::1] o64
+        cdef bint all_valid = valid is None
+        cdef int rc
+        if n <= 0:
+            return np.asarray(out)
+        v = np.ones(1, dtype=np.uint8) if all_valid else valid
+        if offsets.dtype == np.int32:
+            o32 = offsets
+            with nogil:
+                rc = self._encode32(o32, d, v, all_valid, out)
+        else:
+            o64 = offsets
+            with nogil:
+                rc = self._encode64(o64, d, v, all_valid, out)
+        if rc != 0:
+            raise MemoryError()
+        return np.asarray(out)
+
+    def values_buffers(self):
+        """(int64 offsets, uint8 data) of the distinct values, by dense id."""
+        cdef int64_t[::1] offs = np.empty(self.size + 1, dtype=np.int64)
+        cdef uint8_t[::1] data = np.empty(self.arena_len, dtype=np.uint8)
+        memcpy(&offs[0], self.id_off, (self.size + 1) * sizeof(int64_t))
+        if self.arena_len:
+            memcpy(&data[0], self.arena, self.arena_len)
+        return np.asarray(offs), np.asarray(data)
+
+
+def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):
+    """uint8 mask (1 = valid) of ``n`` bits of an Arrow validity bitmap from bit ``offset``."""
+    cdef uint8_t[::1] out = np.empty(n, dtype=np.uint8)
+    cdef int64_t i, b
+    with nogil:
+        for i in range(n):
+            b = offset + i
+            out[i] = (bitmap[b >> 3] >> (b & 7)) & 1
+    return np.asarray(out)
+
+
+def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_valid,
+               int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
+               const int64_t[::1] off_after, int nthreads):
+    """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants.
+
+    The zone is given per UTC day ``lo_day + k``: its UTC offset in seconds before
+    ``trans_sec[k]`` seconds into that day, and ``off_after[k]`` from then on (a day without
+    a transition has ``trans_sec[k] = 86400``). Rows not valid get day 0.
+    """
+    cdef int64_t n = ts_us.shape[0]
+    cdef int32_t[::1] out = np.empty(n, dtype=np.int32)
+    cdef int64_t i, s, ud, sec, off
+    with nogil:
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            if not all_valid and not valid[i]:
+                out[i] = 0
+                continue
+            s = floordiv(ts_us[i], 1000000)
+            ud = floordiv(s, 86400)
+            sec = s - ud * 86400
+            ud = ud - lo_day
+            if sec < trans_sec[ud]:
+                off = off_before[ud]
+            else:
+                off = off_after[ud]
+            out[i] = <int32_t>floordiv(s + off, 86400)
+    return np.asarray(out)

@@ -1,0 +1,122 @@
+"""Reading Arrow arrays through the buffer protocol (no link-time dependency on libarrow).
+
+Each function takes one ``pyarrow.Array`` chunk and returns numpy views or small copies of
+its buffers, honouring the array's offset and validity bitmap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engage_core import _ingest
+
+_INT_DTYPES = {
+    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
+    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+}
+_TS_SCALE = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
+
+
+def validity(arr: pa.Array):
+    """uint8 mask of valid slots, or None when the array has no nulls."""
+    if arr.null_count == 0:
+        return None
+    if pa.types.is_null(arr.type):
+        return np.zeros(len(arr), dtype=np.uint8)
+    bitmap = arr.buffers()[0]
+    return _ingest.unpack_validity(np.frombuffer(bitmap, dtype=np.uint8), arr.offset, len(arr))
+
+
+def fixed_values(arr: pa.Array, dtype) -> np.ndarray:
+    """The values buffer of a fixed-width array as a numpy view (slots of nulls undefined)."""
+    buf = arr.buffers()[1]
+    if buf is None or len(arr) == 0:
+        return np.zeros(len(arr), dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * np.dtype(dtype).itemsize)
+
+
+def is_stringlike(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_string_view(t)
+            or pa.types.is_binary_view(t))
+
+
+def encode_bytes(arr: pa.Array, index: "_ingest.BytesIndex") -> np.ndarray:
+    """Dense ids of a string/binary array's values (-1 for nulls)."""
+    t = arr.type
+    if pa.types.is_string_view(t):
+        arr = pc.cast(arr, pa.large_string())
+    elif pa.types.is_binary_view(t):
+        arr = pc.cast(arr, pa.large_binary())
+    t = arr.type
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    odt = np.int64 if large else np.int32
+    _, obuf, dbuf = arr.buffers()
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int32)
+    offsets = np.frombuffer(obuf, dtype=odt, count=len(arr) + 1, offset=arr.offset * np.dtype(odt).itemsize)
+    data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None and dbuf.size else np.zeros(0, np.uint8)
+    return index.encode(offsets, data, validity(arr))
+
+
+def int64_keys(arr: pa.Array) -> np.ndarray:
+    """An integer array's values as contiguous int64 (uint64 reinterpreted bit for bit)."""
+    values = fixed_values(arr, _INT_DTYPES[arr.type])
+    if values.dtype == np.int64:
+        return np.ascontiguousarray(values)
+    if values.dtype == np.uint64:
+        return np.ascontiguousarray(values).view(np.int64)
+    return values.astype(np.int64)
+
+
+def encode_dictionary(arr: pa.DictionaryArray, encode_values) -> np.ndarray:
+    """Dense ids of a dictionary array: encode its dictionary once, then gather by index."""
+    dict_codes = encode_values(arr.dictionary)
+    indices = arr.indices
+    idx = fixed_values(indices, _INT_DTYPES[indices.type]).astype(np.int64)
+    valid = validity(indices)
+    if len(dict_codes) == 0:
+        return np.full(len(arr), -1, dtype=np.int32)
+    out = dict_codes[np.clip(idx, 0, len(dict_codes) - 1)]
+    if valid is not None:
+        out = np.where(valid.astype(bool), out, -1).astype(np.int32)
+    return np.ascontiguousarray(out, dtype=np.int32)
+
+
+def timestamp_us(arr: pa.Array):
+    """(int64 UTC microseconds, validity or None) of a timestamp array (ns floored)."""
+    unit = arr.type.unit
+    raw = fixed_values(arr, np.int64)
+    scale = _TS_SCALE[unit]
+    if scale is None:
+        us = np.floor_divide(raw, 1000)
+    elif scale == 1:
+        us = np.ascontiguousarray(raw)
+    else:
+        limit = np.iinfo(np.int64).max // scale
+        valid = validity(arr)
+        check = raw if valid is None else raw[valid.astype(bool)]
+        if len(check) and (check.max() > limit or check.min() < -limit):
+            raise OverflowError(unit)
+        us = raw * scale
+    return us, validity(arr)
+
+
+def date_days(arr: pa.Array):
+    """(int64 day numbers, validity or None) of a date32 / date64 array."""
+    if pa.types.is_date32(arr.type):
+        days = fixed_values(arr, np.int32).astype(np.int64)
+    else:
+        days = np.floor_divide(fixed_values(arr, np.int64), 86_400_000)
+    return days, validity(arr)
+
+
+def decode_bytes_index(index: "_ingest.BytesIndex", as_text: bool = True) -> pa.Array:
+    """The distinct values held by a BytesIndex, by dense id, as an Arrow array."""
+    offsets, data = index.values_buffers()
+    arr = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1,
+                                [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return arr.cast(pa.large_string()) if as_text else arr

@@ -1,0 +1,166 @@
+"""Local days and calendar periods.
+
+A row's *day* is the calendar date of its timestamp in the pipeline's IANA time zone,
+DST-correct. Days are handled as integers (days since 1970-01-01); periods as integers
+counted from the period that holds the first day of data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from engage_core.errors import ConfigError
+
+EPOCH = dt.date(1970, 1, 1)
+_UTC = dt.timezone.utc
+PERIODS = ("day", "week", "month", "quarter")
+WEEK_STARTS = ("monday", "sunday")
+# Earliest / latest UTC day the calendar accepts: years 1..9999, as Python's datetime.
+MIN_DAY = (dt.date(1, 1, 2) - EPOCH).days
+MAX_DAY = (dt.date(9999, 12, 30) - EPOCH).days
+
+
+def day_to_date(day: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(day))
+
+
+def date_to_day(value: dt.date) -> int:
+    return (value - EPOCH).days
+
+
+class Calendar:
+    """The time zone and week convention that turn instants into local days and periods.
+
+    >>> cal = Calendar("America/New_York")
+    >>> cal.timezone, cal.week_start
+    ('America/New_York', 'monday')
+    """
+
+    def __init__(self, timezone: str = "UTC", week_start: str = "monday"):
+        try:
+            self.zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"timezone: expected an IANA time zone name such as 'Europe/Berlin', "
+                f"found {timezone!r}"
+            ) from exc
+        if week_start not in WEEK_STARTS:
+            raise ConfigError(
+                f"week_start: expected one of {', '.join(WEEK_STARTS)}, found {week_start!r}"
+            )
+        self.timezone = timezone
+        self.week_start = week_start
+
+    def __repr__(self) -> str:
+        return f"Calendar(timezone={self.timezone!r}, week_start={self.week_start!r})"
+
+    def _offset(self, second: int) -> int:
+        instant = dt.datetime.fromtimestamp(second, _UTC)
+        return int(instant.astimezone(self.zone).utcoffset().total_seconds())
+
+    def transitions(self, lo_sec: int, hi_sec: int) -> tuple[int, list[tuple[int, int]]]:
+        """The UTC offset at ``lo_sec`` and every (instant, new offset) change up to ``hi_sec``.
+
+        Offsets are sampled every 6 hours (every 7 days for spans over 100 years) and each
+        change is located to the second by bisection.
+        """
+        if self.timezone in ("UTC", "Etc/UTC", "Etc/GMT", "GMT"):
+            return 0, []
+        step = 6 * 3600 if hi_sec - lo_sec <= 100 * 366 * 86400 else 7 * 86400
+        first = self._offset(lo_sec)
+        changes: list[tuple[int, int]] = []
+        prev_t, prev_off = lo_sec, first
+        t = lo_sec
+        while t < hi_sec:
+            t = min(t + step, hi_sec)
+            off = self._offset(t)
+            if off != prev_off:
+                lo, hi = prev_t, t  # offset(lo) == prev_off, offset(hi) != prev_off
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if self._offset(mid) == prev_off:
+                        lo = mid
+                    else:
+                        hi = mid
+                changes.append((hi, off))
+                prev_off = off
+            prev_t = t
+        return first, changes
+
+    def utc_day_table(self, lo_day: int, hi_day: int):
+        """Per UTC day in ``[lo_day, hi_day]``: offset before / second of change / offset after."""
+        n = hi_day - lo_day + 1
+        first, changes = self.transitions(lo_day * 86400, (hi_day + 1) * 86400)
+        off_before = np.full(n, first, dtype=np.int64)
+        trans_sec = np.full(n, 86400, dtype=np.int64)
+        off_after = np.full(n, first, dtype=np.int64)
+        if changes:
+            times = np.array([c[0] for c in changes], dtype=np.int64)
+            offs = np.array([first] + [c[1] for c in changes], dtype=np.int64)
+            starts = (np.arange(n, dtype=np.int64) + lo_day) * 86400
+            k = np.searchsorted(times, starts, side="right")  # changes at or before the start
+            k_end = np.searchsorted(times, starts + 86400, side="left")  # changes before the end
+            off_before = offs[k]
+            off_after = offs[k_end]  # two changes in one UTC day: the later offset wins
+            in_day = k_end > k
+            trans_sec = np.where(in_day, times[np.minimum(k, len(times) - 1)] - starts, 86400)
+        return off_before, trans_sec, off_after
+
+
+@dataclass(frozen=True)
+class PeriodMap:
+    """How the days ``first_day .. end_day`` fall into periods of one kind.
+
+    ``of_day[d]`` is the period number of day ``first_day + d``; period 0 holds
+    ``first_day``. ``starts[p]`` / ``lengths[p]`` are the first day (as a day number) and
+    the length in days of period ``p``.
+    """
+
+    kind: str
+    first_day: int
+    of_day: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+    def ends(self) -> np.ndarray:
+        return self.starts + self.lengths - 1
+
+
+def period_map(kind: str, first_day: int, end_day: int, week_start: str = "monday") -> PeriodMap:
+    """Map every day of ``[first_day, end_day]`` to its period of ``kind``."""
+    if kind not in PERIODS:
+        raise ConfigError(f"period: expected one of {', '.join(PERIODS)}, found {kind!r}")
+    days = np.arange(first_day, end_day + 1, dtype=np.int64)
+    if kind == "day":
+        keys = days
+        starts = days
+        lengths = np.ones(len(days), dtype=np.int64)
+    elif kind == "week":
+        shift = 3 if week_start == "monday" else 4  # 1970-01-01 was a Thursday
+        keys = np.floor_divide(days + shift, 7)
+        ukeys = np.unique(keys)
+        starts = ukeys * 7 - shift
+        lengths = np.full(len(ukeys), 7, dtype=np.int64)
+    else:
+        months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        size = 1 if kind == "month" else 3
+        keys = np.floor_divide(months, size)
+        ukeys = np.unique(keys)
+        first_month = (ukeys * size).astype("datetime64[M]")
+        next_month = ((ukeys + 1) * size).astype("datetime64[M]")
+        starts = first_month.astype("datetime64[D]").astype(np.int64)
+        lengths = next_month.astype("datetime64[D]").astype(np.int64) - starts
+    if kind == "day":
+        of_day = np.arange(len(days), dtype=np.int32)
+    else:
+        of_day = (keys - keys[0]).astype(np.int32) if len(keys) else np.zeros(0, np.int32)
+    return PeriodMap(kind, first_day, of_day, np.asarray(starts, np.int64),
+                     np.asarray(lengths, np.int64))

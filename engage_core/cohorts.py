@@ -1,0 +1,135 @@
+"""Cohort metrics: retention (classic and unbounded), lifecycle and first-week engagement.
+METRICS.md section 4: retention, lifecycle, first_week.
+
+A cohort metric's segment is the breakdown value on the row that put the user in the
+cohort (their first start event); among rows at that instant, the smallest value wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engage_core import _activity, _cohorts
+from engage_core import _common as c
+from engage_core.errors import ConfigError
+from engage_core.events import Events
+
+
+def _first(ev: Events, mask, seg):
+    """Each user's first qualifying day (offset from first day of data) and output group."""
+    first_day, first_seg = _cohorts.first_rows(
+        ev.user, ev.ts, ev.day, mask, None if seg is None else seg.codes, ev.num_users)
+    group = (first_seg + 1).astype(np.int32) if seg is not None else np.zeros(ev.num_users, np.int32)
+    return first_day, group
+
+
+def _check_offset(max_offset) -> int:
+    if not isinstance(max_offset, int) or isinstance(max_offset, bool) or max_offset < 0:
+        raise ConfigError(f"max_offset: expected a whole number >= 0, found {max_offset!r}")
+    return max_offset
+
+
+def retention(ev: Events, *, period="week", max_offset=12, start_events=None,
+              return_events=None, breakdown=None, end_day=None, threads=None) -> pa.Table:
+    """Calendar cohort retention, classic ("on") and unbounded ("on or after")."""
+    nthreads = c.threads_or_default(threads)
+    k_max = _check_offset(max_offset)
+    first, n_days = c.day_range(ev, end_day)
+    seg = ev.segment(breakdown)
+    labels = c.labels_for(seg)
+    if n_days == 0:
+        c.periods(ev, period, 0, 1)
+        empty = np.zeros(0, np.int64)
+        return _retention_table(empty, empty, empty, empty, empty, empty, empty, labels, period)
+    pm = c.periods(ev, period, first, n_days)
+    start_mask = ev.event_mask(start_events, "start_events")
+    return_mask = ev.event_mask(return_events, "return_events")
+    first_day, group = _first(ev, start_mask, seg)
+    cohort = np.where(first_day >= 0, pm.of_day[np.clip(first_day - first, 0, None)], -1).astype(np.int32)
+    dayoff = c.day_offsets(ev, first)
+    offsets, days = _activity.actor_days(ev.user, dayoff, return_mask, ev.num_users, nthreads)
+    size, ret, unb = _cohorts.retention_counts(cohort, group, len(labels), offsets, days,
+                                               pm.of_day, pm.count, k_max, nthreads)
+    gi, ci, ki = c.grid(len(labels), pm.count, k_max + 1)
+    target = ci + ki
+    keep = (size[gi, ci] > 0) & (target < pm.count)
+    gi, ci, ki, target = gi[keep], ci[keep], ki[keep], target[keep]
+    complete = pm.ends()[target] <= first + n_days - 1
+    return _retention_table(pm.starts[ci], gi, ki, size[gi, ci], ret[gi, ci, ki],
+                            unb[gi, ci, ki], complete, labels, period)
+
+
+def _retention_table(starts, gi, ki, size, ret, unb, complete, labels, period):
+    n = len(starts)
+    return c.table({
+        "cohort_start": c.dates(starts),
+        "period": pa.array([period] * n, type=pa.string()),
+        "segment": c.text(gi, labels),
+        "period_offset": pa.array(np.asarray(ki, dtype=np.int32), type=pa.int32()),
+        "cohort_size": pa.array(np.asarray(size, dtype=np.int64), type=pa.int64()),
+        "retained_users": pa.array(np.asarray(ret, dtype=np.int64), type=pa.int64()),
+        "retained_users_unbounded": pa.array(np.asarray(unb, dtype=np.int64), type=pa.int64()),
+        "retention_rate": c.ratio(ret, size),
+        "retention_rate_unbounded": c.ratio(unb, size),
+        "is_complete": pa.array(np.asarray(complete, dtype=bool), type=pa.bool_()),
+    }, ["cohort_start", "period", "segment", "period_offset"])
+
+
+def lifecycle(ev: Events, *, period="week", events=None, end_day=None, threads=None) -> pa.Table:
+    """New, returning, resurrecting and dormant users per period (segment 'all')."""
+    nthreads = c.threads_or_default(threads)
+    first, n_days = c.day_range(ev, end_day)
+    if n_days == 0:
+        c.periods(ev, period, 0, 1)
+        counts = np.zeros((4, 0), dtype=np.int64)
+        starts = np.zeros(0, dtype=np.int64)
+    else:
+        pm = c.periods(ev, period, first, n_days)
+        mask = ev.event_mask(events)
+        offsets, days = _activity.actor_days(ev.user, c.day_offsets(ev, first), mask,
+                                             ev.num_users, nthreads)
+        counts = _cohorts.lifecycle_counts(offsets, days, pm.of_day, pm.count, nthreads)
+        starts = pm.starts
+    n = len(starts)
+    return c.table({
+        "period_start": c.dates(starts),
+        "period": pa.array([period] * n, type=pa.string()),
+        "segment": pa.array([c.ALL] * n, type=pa.string()),
+        "new_users": pa.array(counts[0], type=pa.int64()),
+        "returning_users": pa.array(counts[1], type=pa.int64()),
+        "resurrecting_users": pa.array(counts[2], type=pa.int64()),
+        "dormant_users": pa.array(counts[3], type=pa.int64()),
+    }, ["period_start", "period", "segment"])
+
+
+def first_week(ev: Events, *, events=None, breakdown=None, end_day=None, threads=None) -> pa.Table:
+    """First-week engagement of each daily cohort of new users."""
+    nthreads = c.threads_or_default(threads)
+    first, n_days = c.day_range(ev, end_day)
+    seg = ev.segment(breakdown)
+    labels = c.labels_for(seg)
+    if n_days == 0:
+        counts = np.zeros((3, len(labels), 0), dtype=np.int64)
+    else:
+        mask = ev.event_mask(events)
+        first_day, group = _first(ev, mask, seg)
+        d0 = np.where(first_day >= 0, first_day - first, -1).astype(np.int32)
+        offsets, days = _activity.actor_days(ev.user, c.day_offsets(ev, first), mask,
+                                             ev.num_users, nthreads)
+        counts = _cohorts.first_week_counts(d0, group, len(labels), offsets, days, n_days, nthreads)
+    gi, di = c.grid(len(labels), n_days)
+    new = counts[0].ravel()
+    keep = new > 0
+    gi, di, new = gi[keep], di[keep], new[keep]
+    returned = counts[1].ravel()[keep]
+    active = counts[2].ravel()[keep]
+    return c.table({
+        "cohort_day": c.dates(first + di),
+        "segment": c.text(gi, labels),
+        "new_users": pa.array(new, type=pa.int64()),
+        "returned_users": pa.array(returned, type=pa.int64()),
+        "returned_rate": c.ratio(returned, new),
+        "avg_active_days": c.ratio(active, new),
+        "is_complete": pa.array(di + 6 <= n_days - 1, type=pa.bool_()),
+    }, ["cohort_day", "segment"])

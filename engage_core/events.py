@@ -1,0 +1,294 @@
+"""Turning an Arrow event log into the dense arrays every kernel reads.
+
+``prepare_events`` checks the schema, skips (and counts) rows with a null user or
+timestamp, maps user ids to dense integers, timestamps to local days and event names and
+breakdown values to small integer codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from engage_core import _ingest, arrow_io
+from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, day_to_date
+from engage_core.errors import SchemaError
+
+USER_TYPES = "any integer type, string, large_string, binary, or a dictionary of those"
+TIMESTAMP_TYPES = "timestamp (any unit, with or without time zone), date32 or date64"
+EVENT_TYPES = "string, large_string or dictionary<string>"
+NONE_SEGMENT = "(none)"
+
+
+def default_threads() -> int:
+    """Threads the kernels use by default: ``ENGAGE_THREADS`` or every available core."""
+    env = os.environ.get("ENGAGE_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Segments:
+    """A breakdown column coded so that code order is text order; nulls get the last code."""
+
+    name: str
+    codes: np.ndarray  # int32 per kept row
+    labels: list  # text of each code; '(none)' last when the column has nulls
+
+    @property
+    def count(self) -> int:
+        return len(self.labels)
+
+
+class Events:
+    """A prepared event log: one entry per kept row in each array."""
+
+    def __init__(self, *, calendar, user, day, ts, event, event_names, segments, user_index,
+                 user_kind, rows_read, skipped_user, skipped_ts, timestamp_is_date):
+        self.calendar = calendar
+        self.user = user
+        self.day = day
+        self.ts = ts
+        self.event = event
+        self.event_names = event_names
+        self.segments = segments
+        self._user_index = user_index
+        self._user_kind = user_kind
+        self.rows_read = rows_read
+        self.rows_skipped_null_user = skipped_user
+        self.rows_skipped_null_timestamp = skipped_ts
+        self.timestamp_is_date = timestamp_is_date
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.user)
+
+    @property
+    def num_users(self) -> int:
+        return len(self._user_index)
+
+    @property
+    def first_day_number(self):
+        return int(self.day.min()) if len(self.day) else None
+
+    @property
+    def last_day_number(self):
+        return int(self.day.max()) if len(self.day) else None
+
+    @property
+    def first_day(self):
+        n = self.first_day_number
+        return None if n is None else day_to_date(n)
+
+    @property
+    def last_day(self):
+        n = self.last_day_number
+        return None if n is None else day_to_date(n)
+
+    def user_ids(self) -> pa.Array:
+        """The original user id of every dense user number."""
+        if self._user_kind == "int":
+            return pa.array(self._user_index.keys())
+        return arrow_io.decode_bytes_index(self._user_index, self._user_kind == "text")
+
+    def event_mask(self, names, role: str = "events"):
+        """uint8 mask of rows whose event is in ``names``; None when ``names`` is None (any)."""
+        if names is None:
+            return None
+        if self.event is None:
+            raise SchemaError(
+                f"{role}: filtering by event name needs an event column, but the log has none"
+            )
+        lut = np.zeros(len(self.event_names) + 1, dtype=np.uint8)
+        wanted = set(names)
+        for code, name in enumerate(self.event_names):
+            if name in wanted:
+                lut[code + 1] = 1
+        return lut[self.event + 1]
+
+    def segment(self, breakdown):
+        if breakdown is None:
+            return None
+        if breakdown not in self.segments:
+            raise SchemaError(
+                f"breakdown: column {breakdown!r} was not prepared; prepared breakdown columns: "
+                f"{sorted(self.segments) or 'none'}"
+            )
+        return self.segments[breakdown]
+
+
+def _batches(data) -> tuple[pa.Schema, Iterable[pa.RecordBatch]]:
+    if isinstance(data, pa.Table):
+        return data.schema, data.to_batches()
+    if isinstance(data, pa.RecordBatch):
+        return data.schema, [data]
+    if isinstance(data, pa.RecordBatchReader):
+        return data.schema, data
+    batches = list(data)
+    if not batches:
+        raise SchemaError("events: expected an Arrow table or record batches, found no batch")
+    return batches[0].schema, batches
+
+
+def _field(schema: pa.Schema, name: str, role: str) -> pa.DataType:
+    if name not in schema.names:
+        raise SchemaError(
+            f"column {name!r} ({role}): missing from the event log; columns found: "
+            f"{', '.join(schema.names) or 'none'}"
+        )
+    return schema.field(name).type
+
+
+def _user_kind(t: pa.DataType, name: str) -> str:
+    base = t.value_type if pa.types.is_dictionary(t) else t
+    if pa.types.is_integer(base):
+        return "int"
+    if pa.types.is_string(base) or pa.types.is_large_string(base) or pa.types.is_string_view(base):
+        return "text"
+    if pa.types.is_binary(base) or pa.types.is_large_binary(base) or pa.types.is_binary_view(base):
+        return "binary"
+    raise SchemaError(f"column {name!r} (user_id): found type {t}; accepted: {USER_TYPES}")
+
+
+def _check_timestamp(t: pa.DataType, name: str) -> None:
+    if not (pa.types.is_timestamp(t) or pa.types.is_date32(t) or pa.types.is_date64(t)):
+        raise SchemaError(f"column {name!r} (timestamp): found type {t}; accepted: {TIMESTAMP_TYPES}")
+
+
+def _check_text(t: pa.DataType, name: str, role: str, accepted: str) -> None:
+    base = t.value_type if pa.types.is_dictionary(t) else t
+    if role == "event":
+        ok = arrow_io.is_stringlike(base)
+    else:  # a breakdown: string-like, or anything with a text form
+        ok = arrow_io.is_stringlike(base) or pa.types.is_integer(base) or pa.types.is_boolean(base)
+    if not ok:
+        raise SchemaError(f"column {name!r} ({role}): found type {t}; accepted: {accepted}")
+
+
+def _encode_user(col: pa.Array, kind: str, index) -> np.ndarray:
+    if pa.types.is_dictionary(col.type):
+        return arrow_io.encode_dictionary(col, lambda d: _encode_user(d, kind, index))
+    if kind == "int":
+        return index.encode(arrow_io.int64_keys(col), arrow_io.validity(col))
+    return arrow_io.encode_bytes(col, index)
+
+
+def _encode_text(col: pa.Array, index) -> np.ndarray:
+    if pa.types.is_dictionary(col.type):
+        return arrow_io.encode_dictionary(col, lambda d: _encode_text(d, index))
+    if not arrow_io.is_stringlike(col.type):
+        col = col.cast(pa.large_string())
+    return arrow_io.encode_bytes(col, index)
+
+
+def _sorted_segments(name: str, codes: np.ndarray, index) -> Segments:
+    values = arrow_io.decode_bytes_index(index).to_pylist()
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    rank = np.empty(len(values) + 1, dtype=np.int32)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(values), dtype=np.int32)
+    has_null = bool((codes < 0).any())
+    rank[len(values)] = len(values)  # code -1 (null) -> the last code
+    labels = [values[i] for i in order] + ([NONE_SEGMENT] if has_null else [])
+    remapped = rank[np.where(codes < 0, len(values), codes)]
+    return Segments(name, np.ascontiguousarray(remapped, dtype=np.int32), labels)
+
+
+def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
+                   event: str | None = "event", breakdowns: Sequence[str] = (),
+                   calendar: Calendar | None = None, threads: int | None = None) -> Events:
+    """Check, clean and encode an event log for the metric kernels.
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> t = pa.table({"user_id": [1, 2, None], "ts": [dt.datetime(2025, 1, 1, 12)] * 3,
+    ...               "event": ["open", None, "open"]})
+    >>> ev = prepare_events(t)
+    >>> ev.num_rows, ev.num_users, ev.rows_skipped_null_user, str(ev.first_day)
+    (2, 2, 1, '2025-01-01')
+    """
+    calendar = calendar or Calendar()
+    threads = threads or default_threads()
+    schema, batches = _batches(data)
+    kind = _user_kind(_field(schema, user_id, "user_id"), user_id)
+    ts_type = _field(schema, timestamp, "timestamp")
+    _check_timestamp(ts_type, timestamp)
+    is_date = not pa.types.is_timestamp(ts_type)
+    if event is not None:
+        _check_text(_field(schema, event, "event"), event, "event", EVENT_TYPES)
+    for b in breakdowns:
+        _check_text(_field(schema, b, "breakdown"), b, "breakdown",
+                    "string-like, integer or boolean")
+
+    user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _ingest.BytesIndex(1 << 16)
+    event_index = _ingest.BytesIndex(64)
+    seg_index = {b: _ingest.BytesIndex(64) for b in breakdowns}
+    parts = {"user": [], "ts": [], "event": [], **{f"seg:{b}": [] for b in breakdowns}}
+    rows_read = skipped_user = skipped_ts = 0
+    for batch in batches:
+        n = batch.num_rows
+        rows_read += n
+        if n == 0:
+            continue
+        users = _encode_user(batch.column(user_id), kind, user_index)
+        tcol = batch.column(timestamp)
+        try:
+            ts, tvalid = arrow_io.date_days(tcol) if is_date else arrow_io.timestamp_us(tcol)
+        except OverflowError:
+            raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999") from None
+        keep = users >= 0
+        skipped_user += int(n - keep.sum())
+        if tvalid is not None:
+            ts_ok = tvalid.astype(bool)
+            skipped_ts += int((keep & ~ts_ok).sum())
+            keep &= ts_ok
+        all_kept = bool(keep.all())
+        parts["user"].append(users if all_kept else users[keep])
+        parts["ts"].append(ts if all_kept else ts[keep])
+        if event is not None:
+            codes = _encode_text(batch.column(event), event_index)
+            parts["event"].append(codes if all_kept else codes[keep])
+        for b in breakdowns:
+            codes = _encode_text(batch.column(b), seg_index[b])
+            parts[f"seg:{b}"].append(codes if all_kept else codes[keep])
+
+    def cat(key, dtype):
+        chunks = parts[key]
+        return np.ascontiguousarray(np.concatenate(chunks) if chunks else np.zeros(0, dtype), dtype=dtype)
+
+    user = cat("user", np.int32)
+    raw_ts = cat("ts", np.int64)
+    if is_date:
+        day_i64 = raw_ts
+        ts_us = raw_ts * 86_400_000_000
+    else:
+        ts_us = raw_ts
+        day_i64 = _local_days(ts_us, calendar, threads, timestamp)
+    if len(day_i64) and (day_i64.min() < MIN_DAY or day_i64.max() > MAX_DAY):
+        raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999")
+    events = cat("event", np.int32) if event is not None else None
+    event_names = arrow_io.decode_bytes_index(event_index).to_pylist() if event is not None else []
+    segments = {b: _sorted_segments(b, cat(f"seg:{b}", np.int32), seg_index[b]) for b in breakdowns}
+    return Events(calendar=calendar, user=user, day=day_i64.astype(np.int32), ts=ts_us,
+                  event=events, event_names=event_names, segments=segments,
+                  user_index=user_index, user_kind=kind, rows_read=rows_read,
+                  skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date)
+
+
+def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:
+    if len(ts_us) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lo = int(np.floor_divide(ts_us.min(), 86_400_000_000))
+    hi = int(np.floor_divide(ts_us.max(), 86_400_000_000))
+    if lo < MIN_DAY or hi > MAX_DAY:
+        raise SchemaError(f"column {column!r} (timestamp): values outside the years 1..9999")
+    before, trans, after = calendar.utc_day_table(lo, hi)
+    days = _ingest.local_days(ts_us, np.ones(1, np.uint8), True, lo, before, trans, after, threads)
+    return days.astype(np.int64)
