@@ -6,7 +6,7 @@
 # Every kernel accumulates integer counts into per-thread arrays that are summed at the
 # end, so results do not depend on the thread count.
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport qsort
 
 import numpy as np
@@ -48,8 +48,77 @@ cdef inline int64_t sort_unique(int32_t* v, int64_t n) noexcept nogil:
     return k
 
 
+cdef extern from *:
+    int popcount64 "__builtin_popcountll"(unsigned long long) nogil
+    int ctz64 "__builtin_ctzll"(unsigned long long) nogil
+
+# Per-actor bitsets are used while they take at most this many bytes (and no more than
+# twice the sorted-buffer path would), else a counting sort by actor.
+BITSET_BUDGET = 256 << 20
+
+
 def actor_days(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n_actors,
-               int nthreads):
+               int n_days, int nthreads):
+    """Sorted distinct days (``0 <= day < n_days``) of each actor, as CSR
+    ``(offsets[n_actors + 1], days)``.
+
+    Rows with ``actor < 0`` or (when ``mask`` is given) ``mask == 0`` are left out. Short
+    histories use one bitset per actor (one memory access per row, no sort); long ones a
+    counting sort by actor followed by a per-actor sort.
+    """
+    cdef int64_t words = (n_days + 63) // 64
+    cdef int64_t n = actor.shape[0]
+    if n_actors * words * 8 <= max(BITSET_BUDGET, 8 * n) and n_actors * words * 8 <= 2 * BITSET_BUDGET:
+        return _actor_days_bitset(actor, day, mask, n_actors, words, nthreads)
+    return _actor_days_sort(actor, day, mask, n_actors, nthreads)
+
+
+def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
+                       int64_t n_actors, int64_t words, int nthreads):
+    cdef int64_t n = actor.shape[0]
+    cdef uint64_t[::1] bits = np.zeros(max(n_actors * words, 1), dtype=np.uint64)
+    cdef int64_t[::1] offsets = np.zeros(n_actors + 1, dtype=np.int64)
+    cdef int32_t[::1] out
+    cdef const uint8_t[::1] m
+    cdef bint use_mask = mask is not None
+    cdef int64_t i, a, w, lo, hi, k, base
+    cdef int t, d
+    cdef uint64_t x
+    m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    with nogil:
+        # Each thread owns a contiguous range of actors, so no two threads touch a word.
+        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+            lo = n_actors * t // nthreads
+            hi = n_actors * (t + 1) // nthreads
+            for i in range(n):
+                a = actor[i]
+                if a < lo or a >= hi or (use_mask and not m[i]):
+                    continue
+                d = day[i]
+                bits[a * words + (d >> 6)] |= (<uint64_t>1) << (d & 63)
+        for a in prange(n_actors, num_threads=nthreads, schedule="static"):
+            k = 0
+            for w in range(words):
+                k = k + popcount64(bits[a * words + w])
+            offsets[a + 1] = k
+        for a in range(n_actors):
+            offsets[a + 1] += offsets[a]
+    out = np.empty(offsets[n_actors], dtype=np.int32)
+    with nogil:
+        for a in prange(n_actors, num_threads=nthreads, schedule="static"):
+            k = offsets[a]
+            for w in range(words):
+                x = bits[a * words + w]
+                base = w * 64
+                while x:
+                    out[k] = <int32_t>(base + ctz64(x))
+                    k = k + 1
+                    x = x & (x - 1)
+    return np.asarray(offsets), np.asarray(out)
+
+
+def _actor_days_sort(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n_actors,
+                     int nthreads):
     """Sorted distinct days of each actor, as CSR ``(offsets[n_actors + 1], days)``.
 
     Rows with ``actor < 0`` or (when ``mask`` is given) ``mask == 0`` are left out.

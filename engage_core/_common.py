@@ -108,3 +108,39 @@ def table(columns: dict, sort_keys) -> pa.Table:
 def text(values, labels) -> pa.Array:
     lab = np.asarray(labels, dtype=object)
     return pa.array(lab[np.asarray(values, dtype=np.int64)] if len(values) else [], type=pa.string())
+
+
+def _names_key(names):
+    return None if names is None else tuple(sorted(set(names)))
+
+
+def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"):
+    """CSR of each user's distinct qualifying days (cached per event filter on the Events,
+    so metrics of one run that share a filter share the pass)."""
+    from engage_core import _activity
+
+    cache = ev.__dict__.setdefault("_days_cache", {})
+    key = ("user", first, _names_key(names))
+    if key not in cache:
+        mask = ev.event_mask(names, role)
+        n_days = ev.last_day_number - first + 1
+        cache[key] = _activity.actor_days(ev.user, day_offsets(ev, first), mask,
+                                          ev.num_users, n_days, nthreads)
+    return cache[key]
+
+
+def segment_days(ev: Events, first: int, names, breakdown: str, nthreads: int):
+    """CSR of each (user, segment) actor's distinct qualifying days, and each actor's segment."""
+    from engage_core import _activity
+
+    cache = ev.__dict__.setdefault("_days_cache", {})
+    key = ("segment", first, _names_key(names), breakdown)
+    if key not in cache:
+        seg = ev.segment(breakdown)
+        mask = ev.event_mask(names)
+        actor, actor_seg, n_actors = segment_actors(ev, seg.codes)
+        n_days = ev.last_day_number - first + 1
+        offsets, days = _activity.actor_days(actor, day_offsets(ev, first), mask, n_actors,
+                                             n_days, nthreads)
+        cache[key] = (offsets, days, actor_seg)
+    return cache[key]

@@ -38,9 +38,18 @@ cdef class Int64Index:
     cdef int64_t cap
     cdef int64_t id_cap
     cdef int64_t size
+    cdef int64_t hsize
+    cdef int32_t* direct
+    cdef int64_t direct_lo
+    cdef int64_t direct_span
+    cdef bint direct_decided
 
     def __cinit__(self, int64_t expected=1024):
         cdef int64_t cap = 1024
+        self.direct = NULL
+        self.direct_span = 0
+        self.direct_lo = 0
+        self.direct_decided = False
         while cap < 2 * expected:
             cap <<= 1
         self.cap = cap
@@ -52,11 +61,13 @@ cdef class Int64Index:
             raise MemoryError()
         memset(self.slot_id, 0xff, cap * sizeof(int32_t))
         self.size = 0
+        self.hsize = 0
 
     def __dealloc__(self):
         free(self.slot_key)
         free(self.slot_id)
         free(self.id_key)
+        free(self.direct)
 
     def __len__(self):
         return self.size
@@ -65,23 +76,20 @@ cdef class Int64Index:
         cdef int64_t new_cap = self.cap * 2
         cdef int64_t* nk = <int64_t*>malloc(new_cap * sizeof(int64_t))
         cdef int32_t* ni = <int32_t*>malloc(new_cap * sizeof(int32_t))
-        cdef int64_t* nid = <int64_t*>realloc(self.id_key, (new_cap // 2) * sizeof(int64_t))
         cdef int64_t i, s, m = new_cap - 1
-        if nk == NULL or ni == NULL or nid == NULL:
+        if nk == NULL or ni == NULL:
             free(nk)
             free(ni)
-            if nid != NULL:
-                self.id_key = nid
             return -1
-        self.id_key = nid
-        self.id_cap = new_cap // 2
         memset(ni, 0xff, new_cap * sizeof(int32_t))
-        for i in range(self.size):
-            s = <int64_t>(mix64(<uint64_t>self.id_key[i]) & <uint64_t>m)
+        for i in range(self.cap):
+            if self.slot_id[i] == -1:
+                continue
+            s = <int64_t>(mix64(<uint64_t>self.slot_key[i]) & <uint64_t>m)
             while ni[s] != -1:
                 s = (s + 1) & m
-            nk[s] = self.id_key[i]
-            ni[s] = <int32_t>i
+            nk[s] = self.slot_key[i]
+            ni[s] = self.slot_id[i]
         free(self.slot_key)
         free(self.slot_id)
         self.slot_key = nk
@@ -89,20 +97,47 @@ cdef class Int64Index:
         self.cap = new_cap
         return 0
 
+    cdef int _ensure_ids(self) noexcept nogil:
+        # Room in id_key for one more id (the direct table does not grow the hash part).
+        cdef int64_t* nid
+        if self.size < self.id_cap:
+            return 0
+        nid = <int64_t*>realloc(self.id_key, 2 * self.id_cap * sizeof(int64_t))
+        if nid == NULL:
+            return -1
+        self.id_key = nid
+        self.id_cap *= 2
+        return 0
+
     cdef int64_t _encode(self, const int64_t[::1] keys, const uint8_t[::1] valid,
                          bint all_valid, int32_t[::1] out) noexcept nogil:
         cdef int64_t i, s, n = keys.shape[0]
         cdef int64_t m = self.cap - 1
-        cdef int64_t k
+        cdef int64_t k, rel
+        cdef int32_t* direct = self.direct
+        cdef int64_t lo = self.direct_lo
+        cdef uint64_t span = <uint64_t>self.direct_span
         for i in range(n):
             if not all_valid and not valid[i]:
                 out[i] = -1
                 continue
             k = keys[i]
+            rel = <int64_t>(<uint64_t>k - <uint64_t>lo)
+            if <uint64_t>rel < span:
+                if direct[rel] < 0:
+                    if self._ensure_ids() != 0:
+                        return -1
+                    direct[rel] = <int32_t>self.size
+                    self.id_key[self.size] = k
+                    self.size += 1
+                out[i] = direct[rel]
+                continue
             s = <int64_t>(mix64(<uint64_t>k) & <uint64_t>m)
             while True:
                 if self.slot_id[s] == -1:
-                    if 2 * (self.size + 1) > self.cap:
+                    if self._ensure_ids() != 0:
+                        return -1
+                    if 2 * (self.hsize + 1) > self.cap:
                         if self._grow() != 0:
                             return -1
                         m = self.cap - 1
@@ -113,6 +148,7 @@ cdef class Int64Index:
                     self.id_key[self.size] = k
                     out[i] = <int32_t>self.size
                     self.size += 1
+                    self.hsize += 1
                     break
                 if self.slot_key[s] == k:
                     out[i] = self.slot_id[s]
@@ -130,11 +166,33 @@ cdef class Int64Index:
             v = np.ones(1, dtype=np.uint8)
         else:
             v = valid
+        if not self.direct_decided and keys.shape[0] > 0:
+            self._decide_direct(np.asarray(keys), valid)
         with nogil:
             rc = self._encode(keys, v, all_valid, out)
         if rc != 0:
             raise MemoryError()
         return np.asarray(out)
+
+    def _decide_direct(self, keys, valid):
+        # Keys packed in a narrow range (the usual auto-increment ids) get a direct table:
+        # one array read per row instead of a hash probe. Keys outside it use the hash.
+        cdef int64_t span_c
+        self.direct_decided = True
+        kv = keys if valid is None else keys[np.asarray(valid, dtype=bool)]
+        if len(kv) == 0:
+            return
+        lo, hi = int(kv.min()), int(kv.max())
+        span = hi - lo + 1  # a Python int: may exceed int64 for ids at both limits
+        if span > max(8 * len(kv), 1 << 22) or span > (1 << 27):
+            return
+        span_c = min(max(span * 2, 1 << 16), 1 << 27)  # room for ids that arrive later
+        self.direct = <int32_t*>malloc(span_c * sizeof(int32_t))
+        if self.direct == NULL:
+            return
+        memset(self.direct, 0xff, span_c * sizeof(int32_t))
+        self.direct_lo = lo
+        self.direct_span = span_c
 
     def keys(self):
         """The distinct keys, by dense id (int64)."""

@@ -18,14 +18,11 @@ from engage_core.events import Events
 
 def _activity_passes(ev: Events, events, breakdown, first: int, nthreads: int):
     """Yield ``(actor_offsets, actor_days, actor_group, n_groups)`` for 'all' then segments."""
-    mask = ev.event_mask(events)
-    dayoff = c.day_offsets(ev, first)
-    offsets, days = _activity.actor_days(ev.user, dayoff, mask, ev.num_users, nthreads)
+    offsets, days = c.user_days(ev, first, events, nthreads)
     yield offsets, days, np.zeros(ev.num_users, dtype=np.int32), 1
     seg = ev.segment(breakdown)
     if seg is not None:
-        actor, actor_seg, n_actors = c.segment_actors(ev, seg.codes)
-        offsets, days = _activity.actor_days(actor, dayoff, mask, n_actors, nthreads)
+        offsets, days, actor_seg = c.segment_days(ev, first, events, breakdown, nthreads)
         yield offsets, days, actor_seg, seg.count
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _activity, _cohorts
+from engage_core import _cohorts
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -44,11 +44,9 @@ def retention(ev: Events, *, period="week", max_offset=12, start_events=None,
         return _retention_table(empty, empty, empty, empty, empty, empty, empty, labels, period)
     pm = c.periods(ev, period, first, n_days)
     start_mask = ev.event_mask(start_events, "start_events")
-    return_mask = ev.event_mask(return_events, "return_events")
     first_day, group = _first(ev, start_mask, seg)
     cohort = np.where(first_day >= 0, pm.of_day[np.clip(first_day - first, 0, None)], -1).astype(np.int32)
-    dayoff = c.day_offsets(ev, first)
-    offsets, days = _activity.actor_days(ev.user, dayoff, return_mask, ev.num_users, nthreads)
+    offsets, days = c.user_days(ev, first, return_events, nthreads, "return_events")
     size, ret, unb = _cohorts.retention_counts(cohort, group, len(labels), offsets, days,
                                                pm.of_day, pm.count, k_max, nthreads)
     gi, ci, ki = c.grid(len(labels), pm.count, k_max + 1)
@@ -86,9 +84,7 @@ def lifecycle(ev: Events, *, period="week", events=None, end_day=None, threads=N
         starts = np.zeros(0, dtype=np.int64)
     else:
         pm = c.periods(ev, period, first, n_days)
-        mask = ev.event_mask(events)
-        offsets, days = _activity.actor_days(ev.user, c.day_offsets(ev, first), mask,
-                                             ev.num_users, nthreads)
+        offsets, days = c.user_days(ev, first, events, nthreads)
         counts = _cohorts.lifecycle_counts(offsets, days, pm.of_day, pm.count, nthreads)
         starts = pm.starts
     n = len(starts)
@@ -115,8 +111,7 @@ def first_week(ev: Events, *, events=None, breakdown=None, end_day=None, threads
         mask = ev.event_mask(events)
         first_day, group = _first(ev, mask, seg)
         d0 = np.where(first_day >= 0, first_day - first, -1).astype(np.int32)
-        offsets, days = _activity.actor_days(ev.user, c.day_offsets(ev, first), mask,
-                                             ev.num_users, nthreads)
+        offsets, days = c.user_days(ev, first, events, nthreads)
         counts = _cohorts.first_week_counts(d0, group, len(labels), offsets, days, n_days, nthreads)
     gi, di = c.grid(len(labels), n_days)
     new = counts[0].ravel()

@@ -53,7 +53,8 @@ class Events:
     """A prepared event log: one entry per kept row in each array."""
 
     def __init__(self, *, calendar, user, day, ts, event, event_names, segments, user_index,
-                 user_kind, rows_read, skipped_user, skipped_ts, timestamp_is_date):
+                 user_kind, rows_read, skipped_user, skipped_ts, timestamp_is_date,
+                 user_type=None):
         self.calendar = calendar
         self.user = user
         self.day = day
@@ -63,6 +64,7 @@ class Events:
         self.segments = segments
         self._user_index = user_index
         self._user_kind = user_kind
+        self._user_type = user_type
         self.rows_read = rows_read
         self.rows_skipped_null_user = skipped_user
         self.rows_skipped_null_timestamp = skipped_ts
@@ -97,8 +99,15 @@ class Events:
     def user_ids(self) -> pa.Array:
         """The original user id of every dense user number."""
         if self._user_kind == "int":
-            return pa.array(self._user_index.keys())
-        return arrow_io.decode_bytes_index(self._user_index, self._user_kind == "text")
+            keys = self._user_index.keys()
+            if self._user_type == pa.uint64():
+                return pa.array(keys.view(np.uint64))
+            return pa.array(keys).cast(self._user_type or pa.int64())
+        values = arrow_io.decode_bytes_index(self._user_index, self._user_kind == "text")
+        if self._user_type is not None and not (pa.types.is_string_view(self._user_type)
+                                                or pa.types.is_binary_view(self._user_type)):
+            values = values.cast(self._user_type)
+        return values
 
     def event_mask(self, names, role: str = "events"):
         """uint8 mask of rows whose event is in ``names``; None when ``names`` is None (any)."""
@@ -217,7 +226,10 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     calendar = calendar or Calendar()
     threads = threads or default_threads()
     schema, batches = _batches(data)
-    kind = _user_kind(_field(schema, user_id, "user_id"), user_id)
+    user_type = _field(schema, user_id, "user_id")
+    kind = _user_kind(user_type, user_id)
+    if pa.types.is_dictionary(user_type):
+        user_type = user_type.value_type
     ts_type = _field(schema, timestamp, "timestamp")
     _check_timestamp(ts_type, timestamp)
     is_date = not pa.types.is_timestamp(ts_type)
@@ -279,7 +291,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     return Events(calendar=calendar, user=user, day=day_i64.astype(np.int32), ts=ts_us,
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
-                  skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date)
+                  skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
+                  user_type=user_type)
 
 
 def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:

@@ -1,0 +1,148 @@
+"""prepare_events: every input type METRICS.md section 1 accepts, null handling, local days
+and clear schema errors."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engage_core as ec
+from engage_core.calendar import Calendar
+
+UTC = dt.timezone.utc
+BASE = [dt.datetime(2025, 3, 1, 12, tzinfo=UTC) + dt.timedelta(hours=13 * i) for i in range(6)]
+
+
+def _table(ids, id_type):
+    return pa.table({"user_id": pa.array(ids, type=id_type),
+                     "ts": pa.array(BASE[:len(ids)], type=pa.timestamp("us", tz="UTC")),
+                     "event": ["a"] * len(ids)})
+
+
+@pytest.mark.parametrize("id_type,ids", [
+    (pa.int8(), [1, 2, 1, -3, None, 2]),
+    (pa.int32(), [10, 20, 10, 30, None, 20]),
+    (pa.uint64(), [2**64 - 1, 0, 2**64 - 1, 5, None, 0]),
+    (pa.int64(), [2**63 - 1, -(2**63), 2**63 - 1, 0, None, -(2**63)]),
+    (pa.string(), ["u1", "u2", "u1", "", None, "u2"]),
+    (pa.large_string(), ["u1", "u2", "u1", "", None, "u2"]),
+    (pa.binary(), [b"u1", b"u2", b"u1", b"", None, b"u2"]),
+])
+def test_user_id_types_give_the_same_dense_users(id_type, ids):
+    ev = ec.prepare_events(_table(ids, id_type))
+    assert ev.num_rows == 5 and ev.rows_skipped_null_user == 1
+    assert ev.num_users == 3
+    assert ev.user.tolist() == [0, 1, 0, 2, 1]  # dense, in order of first appearance
+    assert ev.user_ids().type == id_type
+    assert ev.user_ids().to_pylist() == [i for i in dict.fromkeys(ids) if i is not None]
+
+
+def test_dictionary_and_sliced_ids():
+    ids = pa.array(["x", "y", None, "x", "z", "y"]).dictionary_encode()
+    t = _table(["_"] * 6, pa.string()).set_column(0, "user_id", ids)
+    ev = ec.prepare_events(t.slice(1))
+    assert ev.rows_read == 5 and ev.rows_skipped_null_user == 1
+    values = ev.user_ids().to_pylist()
+    assert [values[u] for u in ev.user.tolist()] == ["y", "x", "z", "y"]
+    assert sorted(values) == ["x", "y", "z"]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("tz", [None, "UTC", "Asia/Tokyo"])
+def test_timestamp_units_and_zones_give_the_same_days(unit, tz):
+    instants = [dt.datetime(2025, 3, 9, h, 30, tzinfo=UTC) for h in (3, 6, 7, 8)]
+    col = pa.array(instants, type=pa.timestamp(unit, tz="UTC")).cast(pa.timestamp(unit, tz=tz))
+    t = pa.table({"user_id": [1, 2, 3, 4], "ts": col})
+    ev = ec.prepare_events(t, event=None, calendar=Calendar("America/New_York"))
+    # 03:30 and 06:30 UTC are still 8 March in New York; DST begins at 07:00 UTC.
+    want = [(i.astimezone(ZoneInfo("America/New_York")).date() - dt.date(1970, 1, 1)).days for i in instants]
+    assert ev.day.tolist() == want
+    assert str(ev.first_day) == "2025-03-08" and str(ev.last_day) == "2025-03-09"
+
+
+def test_date_columns_are_already_local_days():
+    days = [dt.date(2024, 12, 31), dt.date(2025, 1, 1), None]
+    for typ in (pa.date32(), pa.date64()):
+        t = pa.table({"user_id": [1, 2, 3], "ts": pa.array(days, type=typ)})
+        ev = ec.prepare_events(t, event=None, calendar=Calendar("Pacific/Kiritimati"))
+        assert [ev.first_day, ev.last_day] == days[:2]
+        assert ev.rows_skipped_null_timestamp == 1
+
+
+def test_null_counts_are_separate_and_user_first():
+    t = pa.table({"user_id": [1, None, None, 2],
+                  "ts": pa.array([BASE[0], None, BASE[1], None], type=pa.timestamp("us", tz="UTC"))})
+    ev = ec.prepare_events(t, event=None)
+    assert (ev.rows_read, ev.num_rows) == (4, 1)
+    assert (ev.rows_skipped_null_user, ev.rows_skipped_null_timestamp) == (2, 1)
+
+
+def test_record_batches_and_empty_input():
+    t = _table([1, 2, 3, 1, 2, 3], pa.int64())
+    whole = ec.prepare_events(t)
+    split = ec.prepare_events(t.to_batches(max_chunksize=2))
+    assert whole.user.tolist() == split.user.tolist() and whole.day.tolist() == split.day.tolist()
+    empty = ec.prepare_events(t.slice(0, 0))
+    assert empty.num_rows == 0 and empty.first_day is None
+
+
+def test_breakdown_codes_follow_text_order_with_null_last():
+    t = _table([1, 2, 3, 4, 5, 6], pa.int64()).append_column(
+        "platform", pa.array(["web", None, "android", "ios", "web", "Zed"]))
+    ev = ec.prepare_events(t, breakdowns=["platform"])
+    seg = ev.segments["platform"]
+    assert seg.labels == ["Zed", "android", "ios", "web", "(none)"]
+    assert [seg.labels[c] for c in seg.codes.tolist()] == ["web", "(none)", "android", "ios", "web", "Zed"]
+
+
+@pytest.mark.parametrize("column,typ,message", [
+    ("user_id", pa.float64(), "column 'user_id' (user_id): found type double"),
+    ("ts", pa.string(), "column 'ts' (timestamp): found type string"),
+    ("event", pa.int64(), "column 'event' (event): found type int64"),
+])
+def test_unusable_types_name_column_found_and_accepted(column, typ, message):
+    cols = {"user_id": pa.array([1, 2]), "ts": pa.array(BASE[:2]), "event": pa.array(["a", "b"])}
+    cols[column] = pa.array([1, 2]).cast(typ) if typ != pa.string() else pa.array(["x", "y"])
+    with pytest.raises(ec.SchemaError) as err:
+        ec.prepare_events(pa.table(cols))
+    assert message in str(err.value) and "accepted" in str(err.value)
+
+
+def test_missing_column_lists_the_columns_found():
+    t = pa.table({"uid": [1], "ts": pa.array(BASE[:1])})
+    with pytest.raises(ec.SchemaError, match=r"column 'user_id' \(user_id\): missing .* uid, ts"):
+        ec.prepare_events(t, event=None)
+
+
+def test_event_filter_without_event_column_is_a_schema_error():
+    ev = ec.prepare_events(pa.table({"user_id": [1], "ts": pa.array(BASE[:1])}), event=None)
+    with pytest.raises(ec.SchemaError, match="event column"):
+        ec.active_users(ev, events=["signup"])
+
+
+def test_bad_timezone_and_week_start_are_config_errors():
+    with pytest.raises(ec.ConfigError, match="Mars/Olympus"):
+        Calendar("Mars/Olympus")
+    with pytest.raises(ec.ConfigError, match="week_start"):
+        Calendar("UTC", "friday")
+
+
+ZONES = ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu",
+         "America/St_Johns", "Pacific/Apia", "UTC"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(zone=st.sampled_from(ZONES),
+       seconds=st.lists(st.integers(-2_000_000_000, 4_000_000_000), min_size=1, max_size=200))
+def test_local_day_equals_zoneinfo_for_any_instant(zone, seconds):
+    t = pa.table({"user_id": np.arange(len(seconds)),
+                  "ts": pa.array(np.asarray(seconds, dtype=np.int64) * 1_000_000, pa.timestamp("us"))})
+    ev = ec.prepare_events(t, event=None, calendar=Calendar(zone))
+    z = ZoneInfo(zone)
+    want = [(dt.datetime.fromtimestamp(s, UTC).astimezone(z).date() - dt.date(1970, 1, 1)).days
+            for s in seconds]
+    assert ev.day.tolist() == want

@@ -1,0 +1,133 @@
+"""The Cython kernels against plain-Python references, on both code paths and thread counts
+(scikit-learn's way of testing its kernels)."""
+
+import numpy as np
+import pytest
+
+from engage_core import _activity, _cohorts, _ingest
+
+
+def _ref_days(actor, day, mask, n_actors):
+    out = [set() for _ in range(n_actors)]
+    for i, (a, d) in enumerate(zip(actor.tolist(), day.tolist())):
+        if a >= 0 and (mask is None or mask[i]):
+            out[a].add(d)
+    return [sorted(s) for s in out]
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_actor_days_matches_reference_on_both_paths(seed, threads):
+    rng = np.random.default_rng(seed)
+    n, n_actors, n_days = int(rng.integers(0, 4000)), int(rng.integers(1, 200)), int(rng.integers(1, 300))
+    actor = rng.integers(-1, n_actors, n).astype(np.int32)
+    day = rng.integers(0, n_days, n).astype(np.int32)
+    mask = rng.integers(0, 2, n).astype(np.uint8) if seed % 2 else None
+    expected = _ref_days(actor, day, mask, n_actors)
+    words = (n_days + 63) // 64
+    for offsets, days in (_activity._actor_days_bitset(actor, day, mask, n_actors, words, threads),
+                          _activity._actor_days_sort(actor, day, mask, n_actors, threads),
+                          _activity.actor_days(actor, day, mask, n_actors, n_days, threads)):
+        got = [days[offsets[a]:offsets[a + 1]].tolist() for a in range(n_actors)]
+        assert got == expected
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_window_counts_match_reference_and_threads(seed):
+    rng = np.random.default_rng(100 + seed)
+    n_actors, n_days, n_groups = 60, int(rng.integers(1, 90)), 3
+    actor = rng.integers(0, n_actors, 800).astype(np.int32)
+    day = rng.integers(0, n_days, 800).astype(np.int32)
+    group = rng.integers(0, n_groups, n_actors).astype(np.int32)
+    windows = np.array([1, 3, 7, 30], dtype=np.int32)
+    sets = _ref_days(actor, day, None, n_actors)
+    offsets, days = _activity.actor_days(actor, day, None, n_actors, n_days, 1)
+    results = [_activity.window_counts(offsets, days, group, n_groups, n_days, windows, t)
+               for t in (1, 2, 4)]
+    counts, first = results[0]
+    for other_counts, other_first in results[1:]:
+        assert np.array_equal(counts, other_counts) and np.array_equal(first, other_first)
+    for wi, w in enumerate(windows.tolist()):
+        for g in range(n_groups):
+            for e in range(n_days):
+                want = sum(1 for a in range(n_actors) if group[a] == g
+                           and any(e - w + 1 <= d <= e for d in sets[a]))
+                assert counts[wi, g, e] == want
+    for g in range(n_groups):
+        for d in range(n_days):
+            assert first[g, d] == sum(1 for a in range(n_actors)
+                                      if group[a] == g and sets[a] and sets[a][0] == d)
+
+
+def test_first_rows_takes_earliest_then_smallest_segment():
+    user = np.array([0, 0, 0, 1, 1, 2], dtype=np.int32)
+    ts = np.array([50, 10, 10, 7, 7, 3], dtype=np.int64)
+    day = np.array([5, 1, 1, 0, 0, 0], dtype=np.int32)
+    seg = np.array([0, 4, 2, 3, 1, 0], dtype=np.int32)
+    mask = np.array([1, 1, 1, 1, 1, 0], dtype=np.uint8)
+    first_day, first_seg = _cohorts.first_rows(user, ts, day, mask, seg, 3)
+    assert first_day.tolist() == [1, 0, -1]
+    assert first_seg[:2].tolist() == [2, 1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lifecycle_and_retention_kernels_match_reference(seed):
+    rng = np.random.default_rng(200 + seed)
+    n_users, n_days = 40, 70
+    user = rng.integers(0, n_users, 500).astype(np.int32)
+    day = rng.integers(0, n_days, 500).astype(np.int32)
+    period_of_day = (np.arange(n_days) // 7).astype(np.int32)
+    n_periods, k_max = 10, 4
+    offsets, days = _activity.actor_days(user, day, None, n_users, n_days, 2)
+    sets = _ref_days(user, day, None, n_users)
+    periods = [sorted({d // 7 for d in s}) for s in sets]
+    life = _cohorts.lifecycle_counts(offsets, days, period_of_day, n_periods, 2)
+    for p in range(n_periods):
+        new = sum(1 for ps in periods if ps and ps[0] == p)
+        ret = sum(1 for ps in periods if p in ps and p - 1 in ps)
+        res = sum(1 for ps in periods if p in ps and p - 1 not in ps and any(q < p - 1 for q in ps))
+        dor = sum(1 for ps in periods if p - 1 in ps and p not in ps)
+        assert life[:, p].tolist() == [new, ret, res, dor]
+    cohort = np.array([ps[0] if ps else -1 for ps in periods], dtype=np.int32)
+    group = rng.integers(1, 3, n_users).astype(np.int32)
+    size, ret, unb = _cohorts.retention_counts(cohort, group, 3, offsets, days, period_of_day,
+                                               n_periods, k_max, 2)
+    for c in range(n_periods):
+        members = [u for u in range(n_users) if cohort[u] == c]
+        assert size[0, c] == len(members)
+        for k in range(k_max + 1):
+            assert ret[0, c, k] == sum(1 for u in members if c + k in periods[u])
+            assert unb[0, c, k] == sum(1 for u in members if any(q >= c + k for q in periods[u]))
+            for g in (1, 2):
+                assert ret[g, c, k] == sum(1 for u in members if group[u] == g and c + k in periods[u])
+
+
+def test_int64_index_dense_ids_in_first_appearance_order_across_batches():
+    idx = _ingest.Int64Index(4)
+    a = idx.encode(np.array([5, 7, 5, 2**62, -(2**63)], dtype=np.int64))
+    b = idx.encode(np.array([7, 1000, 2**62, 6], dtype=np.int64),
+                   np.array([1, 1, 1, 0], dtype=np.uint8))
+    assert a.tolist() == [0, 1, 0, 2, 3]
+    assert b.tolist() == [1, 4, 2, -1]
+    assert idx.keys().tolist() == [5, 7, 2**62, -(2**63), 1000]
+
+
+def test_int64_index_grows_past_its_initial_size_with_sparse_keys():
+    rng = np.random.default_rng(3)
+    keys = rng.integers(-(2**63), 2**63 - 1, 50_000, dtype=np.int64)
+    keys = np.concatenate([keys, keys[::-1]])
+    idx = _ingest.Int64Index(16)
+    ids = idx.encode(keys)
+    _, first = np.unique(keys, return_index=True)
+    assert len(idx) == len(first)
+    assert np.array_equal(idx.keys()[ids], keys)
+
+
+def test_bytes_index_matches_python_dict():
+    words = ["a", "", "bb", "a", "ccc" * 20, "", "bb", "é"]
+    data = "".join(words).encode()
+    offs = np.cumsum([0] + [len(w.encode()) for w in words]).astype(np.int32)
+    idx = _ingest.BytesIndex(2)
+    ids = idx.encode(offs, np.frombuffer(data, dtype=np.uint8))
+    seen = {}
+    assert ids.tolist() == [seen.setdefault(w, len(seen)) for w in words]
