@@ -23,6 +23,7 @@ USER_TYPES = "any integer type, string, large_string, binary, or a dictionary of
 TIMESTAMP_TYPES = "timestamp (any unit, with or without time zone), date32 or date64"
 EVENT_TYPES = "string, large_string or dictionary<string>"
 NONE_SEGMENT = "(none)"
+NUMERIC_TYPES = "any integer, floating-point or decimal type"
 
 
 def default_threads() -> int:
@@ -54,7 +55,7 @@ class Events:
 
     def __init__(self, *, calendar, user, day, ts, event, event_names, segments, user_index,
                  user_kind, rows_read, skipped_user, skipped_ts, timestamp_is_date,
-                 user_type=None):
+                 user_type=None, row=None, numeric=None):
         self.calendar = calendar
         self.user = user
         self.day = day
@@ -65,6 +66,8 @@ class Events:
         self._user_index = user_index
         self._user_kind = user_kind
         self._user_type = user_type
+        self.row = row  # each kept row's position in the input (0-based, across batches)
+        self.numeric = numeric or {}  # name -> (float64 values, uint8 valid)
         self.rows_read = rows_read
         self.rows_skipped_null_user = skipped_user
         self.rows_skipped_null_timestamp = skipped_ts
@@ -213,7 +216,8 @@ def _sorted_segments(name: str, codes: np.ndarray, index) -> Segments:
 
 def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                    event: str | None = "event", breakdowns: Sequence[str] = (),
-                   calendar: Calendar | None = None, threads: int | None = None) -> Events:
+                   numeric: Sequence[str] = (), calendar: Calendar | None = None,
+                   threads: int | None = None) -> Events:
     """Check, clean and encode an event log for the metric kernels.
 
     >>> import pyarrow as pa, datetime as dt
@@ -238,11 +242,16 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     for b in breakdowns:
         _check_text(_field(schema, b, "breakdown"), b, "breakdown",
                     "string-like, integer or boolean")
+    for name in numeric:
+        nt = _field(schema, name, "numeric")
+        if not (pa.types.is_integer(nt) or pa.types.is_floating(nt) or pa.types.is_decimal(nt)):
+            raise SchemaError(f"column {name!r} (numeric): found type {nt}; accepted: {NUMERIC_TYPES}")
 
     user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _ingest.BytesIndex(1 << 16)
     event_index = _ingest.BytesIndex(64)
     seg_index = {b: _ingest.BytesIndex(64) for b in breakdowns}
-    parts = {"user": [], "ts": [], "event": [], **{f"seg:{b}": [] for b in breakdowns}}
+    parts = {"user": [], "ts": [], "event": [], "row": [], **{f"seg:{b}": [] for b in breakdowns},
+             **{f"num:{c}": [] for c in numeric}, **{f"numv:{c}": [] for c in numeric}}
     rows_read = skipped_user = skipped_ts = 0
     for batch in batches:
         n = batch.num_rows
@@ -264,6 +273,15 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         all_kept = bool(keep.all())
         parts["user"].append(users if all_kept else users[keep])
         parts["ts"].append(ts if all_kept else ts[keep])
+        positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
+        parts["row"].append(positions if all_kept else positions[keep])
+        for name in numeric:
+            col = batch.column(name)
+            values = col.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
+            valid = arrow_io.validity(col)
+            valid = np.ones(n, dtype=np.uint8) if valid is None else valid
+            parts[f"num:{name}"].append(values if all_kept else values[keep])
+            parts[f"numv:{name}"].append(valid if all_kept else valid[keep])
         if event is not None:
             codes = _encode_text(batch.column(event), event_index)
             parts["event"].append(codes if all_kept else codes[keep])
@@ -292,7 +310,9 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
-                  user_type=user_type)
+                  user_type=user_type, row=cat("row", np.int64),
+                  numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
+                           for c in numeric})
 
 
 def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:
