@@ -7,14 +7,15 @@ function per metric returns the metric's table (METRICS.md section 4) as a
 
 from engage_core.activity import active_users, engagement_daily, stickiness
 from engage_core.calendar import Calendar
-from engage_core.cohorts import first_week, lifecycle, retention
+from engage_core.cohorts import first_week, lifecycle
 from engage_core.errors import ConfigError, EngageError, RunError, SchemaError
 from engage_core.events import Events, prepare_events
+from engage_core.retention import retention, retention_brackets, retention_summary
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Calendar", "ConfigError", "EngageError", "Events", "RunError", "SchemaError",
     "active_users", "engagement_daily", "first_week", "lifecycle", "prepare_events",
-    "retention", "stickiness",
+    "retention", "retention_brackets", "retention_summary", "stickiness",
 ]

@@ -1,5 +1,5 @@
-# Cohort kernels: each user's cohort-defining row, retention counts (classic and
-# unbounded), lifecycle states and first-week engagement.
+# Cohort kernels: each user's cohort-defining row, lifecycle states and first-week
+# engagement (retention has its own kernels in _retention.pyx).
 #
 # Users are dense ids; per-user day sets come as CSR from _activity.actor_days. Counts are
 # accumulated per thread and summed at the end, so results do not depend on threads.
@@ -15,7 +15,7 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
 
     The first row is the one with the smallest timestamp; among rows with that timestamp
     the smallest segment code wins. Users without a qualifying row get day -1.
-    Returns ``(first_day[n_users], first_seg[n_users])``.
+    Returns ``(first_day[n_users], first_seg[n_users], first_ts[n_users])``.
     """
     cdef int64_t n = user.shape[0]
     cdef int64_t[::1] best_ts = np.empty(n_users, dtype=np.int64)
@@ -40,58 +40,7 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
                 best_ts[u] = t
                 best_day[u] = day[i]
                 best_seg[u] = sg
-    return np.asarray(best_day), np.asarray(best_seg)
-
-
-def retention_counts(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups,
-                     const int64_t[::1] offsets, const int32_t[::1] days,
-                     const int32_t[::1] period_of_day, int n_periods, int max_offset,
-                     int nthreads):
-    """Cohort sizes and retained users per (group, cohort period, offset).
-
-    ``cohort[u]`` is user u's cohort period (-1: no cohort), ``group[u]`` its breakdown
-    group (counted in group 0, 'all', and in ``group[u]`` when that is > 0). ``offsets`` /
-    ``days`` hold each user's return-event days. A user is retained at offset k when a
-    return day falls in period ``cohort + k``; unbounded-retained when one falls in that
-    period or any later one.
-    Returns ``(size[G, P], retained[G, P, K + 1], unbounded[G, P, K + 1])``.
-    """
-    cdef int64_t n_users = cohort.shape[0]
-    cdef int K = max_offset + 1
-    cdef int64_t[:, :, ::1] size = np.zeros((nthreads, n_groups, n_periods), dtype=np.int64)
-    cdef int64_t[:, :, :, ::1] ret = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
-    cdef int64_t[:, :, :, ::1] unb = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
-    cdef int64_t u, j
-    cdef int t, g, gi, ng, k
-    cdef int32_t c, p, last, maxp
-    with nogil:
-        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
-            c = cohort[u]
-            if c < 0:
-                continue
-            t = threadid()
-            g = group[u]
-            ng = 2 if g > 0 else 1
-            for gi in range(ng):
-                size[t, 0 if gi == 0 else g, c] += 1
-            last = -1
-            maxp = -1
-            for j in range(offsets[u], offsets[u + 1]):
-                p = period_of_day[days[j]]
-                if p == last:
-                    continue
-                last = p
-                if p > maxp:
-                    maxp = p
-                if p >= c and p - c < K:
-                    for gi in range(ng):
-                        ret[t, 0 if gi == 0 else g, c, p - c] += 1
-            if maxp >= c:
-                for k in range(min(maxp - c + 1, K)):
-                    for gi in range(ng):
-                        unb[t, 0 if gi == 0 else g, c, k] += 1
-    return (np.asarray(size).sum(axis=0), np.asarray(ret).sum(axis=0),
-            np.asarray(unb).sum(axis=0))
+    return np.asarray(best_day), np.asarray(best_seg), np.asarray(best_ts)
 
 
 def lifecycle_counts(const int64_t[::1] offsets, const int32_t[::1] days,

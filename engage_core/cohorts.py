@@ -1,8 +1,8 @@
-"""Cohort metrics: retention (classic and unbounded), lifecycle and first-week engagement.
-METRICS.md section 4: retention, lifecycle, first_week.
+"""Cohort metrics: lifecycle and first-week engagement (retention has its own module).
+METRICS.md section 4: lifecycle, first_week.
 
 A cohort metric's segment is the breakdown value on the row that put the user in the
-cohort (their first start event); among rows at that instant, the smallest value wins.
+cohort (their first qualifying event); among rows at that instant, the smallest value wins.
 """
 
 from __future__ import annotations
@@ -12,66 +12,15 @@ import pyarrow as pa
 
 from engage_core import _cohorts
 from engage_core import _common as c
-from engage_core.errors import ConfigError
 from engage_core.events import Events
 
 
 def _first(ev: Events, mask, seg):
     """Each user's first qualifying day (offset from first day of data) and output group."""
-    first_day, first_seg = _cohorts.first_rows(
+    first_day, first_seg, _ = _cohorts.first_rows(
         ev.user, ev.ts, ev.day, mask, None if seg is None else seg.codes, ev.num_users)
     group = (first_seg + 1).astype(np.int32) if seg is not None else np.zeros(ev.num_users, np.int32)
     return first_day, group
-
-
-def _check_offset(max_offset) -> int:
-    if not isinstance(max_offset, int) or isinstance(max_offset, bool) or max_offset < 0:
-        raise ConfigError(f"max_offset: expected a whole number >= 0, found {max_offset!r}")
-    return max_offset
-
-
-def retention(ev: Events, *, period="week", max_offset=12, start_events=None,
-              return_events=None, breakdown=None, end_day=None, threads=None) -> pa.Table:
-    """Calendar cohort retention, classic ("on") and unbounded ("on or after")."""
-    nthreads = c.threads_or_default(threads)
-    k_max = _check_offset(max_offset)
-    first, n_days = c.day_range(ev, end_day)
-    seg = ev.segment(breakdown)
-    labels = c.labels_for(seg)
-    if n_days == 0:
-        c.periods(ev, period, 0, 1)
-        empty = np.zeros(0, np.int64)
-        return _retention_table(empty, empty, empty, empty, empty, empty, empty, labels, period)
-    pm = c.periods(ev, period, first, n_days)
-    start_mask = ev.event_mask(start_events, "start_events")
-    first_day, group = _first(ev, start_mask, seg)
-    cohort = np.where(first_day >= 0, pm.of_day[np.clip(first_day - first, 0, None)], -1).astype(np.int32)
-    offsets, days = c.user_days(ev, first, return_events, nthreads, "return_events")
-    size, ret, unb = _cohorts.retention_counts(cohort, group, len(labels), offsets, days,
-                                               pm.of_day, pm.count, k_max, nthreads)
-    gi, ci, ki = c.grid(len(labels), pm.count, k_max + 1)
-    target = ci + ki
-    keep = (size[gi, ci] > 0) & (target < pm.count)
-    gi, ci, ki, target = gi[keep], ci[keep], ki[keep], target[keep]
-    complete = pm.ends()[target] <= first + n_days - 1
-    return _retention_table(pm.starts[ci], gi, ki, size[gi, ci], ret[gi, ci, ki],
-                            unb[gi, ci, ki], complete, labels, period)
-
-
-def _retention_table(starts, gi, ki, size, ret, unb, complete, labels, period):
-    n = len(starts)
-    return c.table({
-        "cohort_start": c.dates(starts),
-        "period": pa.array([period] * n, type=pa.string()),
-        "segment": c.text(gi, labels),
-        "period_offset": pa.array(np.asarray(ki, dtype=np.int32), type=pa.int32()),
-        "cohort_size": pa.array(np.asarray(size, dtype=np.int64), type=pa.int64()),
-        "retained_users": pa.array(np.asarray(ret, dtype=np.int64), type=pa.int64()),
-        "retained_users_unbounded": pa.array(np.asarray(unb, dtype=np.int64), type=pa.int64()),
-        "retention_rate": c.ratio(ret, size),
-        "retention_rate_unbounded": c.ratio(unb, size),
-        "is_complete": pa.array(np.asarray(complete, dtype=bool), type=pa.bool_()),
-    }, ["cohort_start", "period", "segment", "period_offset"])
 
 
 def lifecycle(ev: Events, *, period="week", events=None, end_day=None, threads=None) -> pa.Table:

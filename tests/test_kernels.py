@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from engage_core import _activity, _cohorts, _ingest
+from engage_core import _activity, _cohorts, _ingest, _retention
 
 
 def _ref_days(actor, day, mask, n_actors):
@@ -65,9 +65,10 @@ def test_first_rows_takes_earliest_then_smallest_segment():
     day = np.array([5, 1, 1, 0, 0, 0], dtype=np.int32)
     seg = np.array([0, 4, 2, 3, 1, 0], dtype=np.int32)
     mask = np.array([1, 1, 1, 1, 1, 0], dtype=np.uint8)
-    first_day, first_seg = _cohorts.first_rows(user, ts, day, mask, seg, 3)
+    first_day, first_seg, first_ts = _cohorts.first_rows(user, ts, day, mask, seg, 3)
     assert first_day.tolist() == [1, 0, -1]
     assert first_seg[:2].tolist() == [2, 1]
+    assert first_ts[:2].tolist() == [10, 7]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -90,16 +91,37 @@ def test_lifecycle_and_retention_kernels_match_reference(seed):
         assert life[:, p].tolist() == [new, ret, res, dor]
     cohort = np.array([ps[0] if ps else -1 for ps in periods], dtype=np.int32)
     group = rng.integers(1, 3, n_users).astype(np.int32)
-    size, ret, unb = _cohorts.retention_counts(cohort, group, 3, offsets, days, period_of_day,
-                                               n_periods, k_max, 2)
-    for c in range(n_periods):
-        members = [u for u in range(n_users) if cohort[u] == c]
-        assert size[0, c] == len(members)
-        for k in range(k_max + 1):
-            assert ret[0, c, k] == sum(1 for u in members if c + k in periods[u])
-            assert unb[0, c, k] == sum(1 for u in members if any(q >= c + k for q in periods[u]))
-            for g in (1, 2):
-                assert ret[g, c, k] == sum(1 for u in members if group[u] == g and c + k in periods[u])
+    brackets = np.array([[1, 2], [0, 5]], dtype=np.int32)
+    for threads in (1, 2):
+        bits, max_k = _retention.offset_bits(user, day.astype(np.int64), day, None, cohort,
+                                             np.zeros(n_users, np.int64), period_of_day, False,
+                                             1, 6, n_users, threads)
+        size, ret, unb, bret = _retention.tally(cohort, group, 3, n_periods, bits, 6, max_k,
+                                                k_max, brackets, threads)
+        for c in range(n_periods):
+            members = [u for u in range(n_users) if cohort[u] == c]
+            assert size[0, c] == len(members)
+            for k in range(k_max + 1):
+                assert ret[0, c, k] == sum(1 for u in members if c + k in periods[u])
+                assert unb[0, c, k] == sum(1 for u in members if any(q >= c + k for q in periods[u]))
+                for g in (1, 2):
+                    assert ret[g, c, k] == sum(1 for u in members
+                                               if group[u] == g and c + k in periods[u])
+            for b, (lo, hi) in enumerate(brackets.tolist()):
+                assert bret[0, c, b] == sum(1 for u in members
+                                            if any(c + k in periods[u] for k in range(lo, hi + 1)))
+
+
+def test_rolling_offsets_count_fixed_lengths_from_the_first_instant():
+    user = np.array([0, 0, 0, 0, 1], dtype=np.int32)
+    ts = np.array([100, 99, 100 + 10, 100 + 35, 7], dtype=np.int64)
+    day = np.zeros(5, dtype=np.int32)
+    cohort = np.array([0, -1], dtype=np.int32)
+    t0 = np.array([100, 0], dtype=np.int64)
+    bits, max_k = _retention.offset_bits(user, ts, day, None, cohort, t0, np.zeros(1, np.int32),
+                                         True, 10, 64, 2, 2)
+    # 99 is before t0 (ignored); 100 -> k0, 110 -> k1, 135 -> k3; user 1 has no cohort.
+    assert bits[0] == 0b1011 and max_k.tolist() == [3, -1]
 
 
 def test_int64_index_dense_ids_in_first_appearance_order_across_batches():

@@ -1,0 +1,107 @@
+# Retention kernels: for every user, the set of cohort offsets in which they had a return
+# event (a bitset) and the largest such offset; then cohort counts for classic, unbounded
+# and bracketed retention. Calendar offsets count periods; rolling offsets count fixed
+# lengths of time from the user's first start instant.
+from cython.parallel cimport prange, threadid
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+
+from engage_core._hash cimport floordiv
+
+import numpy as np
+
+cdef int64_t MAX_K = 2147483647
+
+
+def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] dayoff,
+                mask, const int32_t[::1] cohort, const int64_t[::1] t0,
+                const int32_t[::1] period_of_day, bint rolling, int64_t length_us,
+                int n_bits, int64_t n_users, int nthreads):
+    """Per user: a bitset of the offsets ``0 <= k < n_bits`` with a return event, and the
+    largest offset with one (-1 if none).
+
+    Calendar: ``k = period(row) - cohort[user]``. Rolling: ``k = floor((ts - t0[user]) /
+    length_us)`` for rows at or after ``t0``. Returns ``(bits[n_users * words], max_k)``.
+    """
+    cdef int64_t words = (n_bits + 63) // 64
+    cdef int64_t n = user.shape[0]
+    cdef uint64_t[::1] bits = np.zeros(max(n_users * words, 1), dtype=np.uint64)
+    cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
+    cdef const uint8_t[::1] m
+    cdef bint use_mask = mask is not None
+    cdef int t
+    cdef int64_t i, u, lo, hi, k, delta
+    cdef int32_t c
+    m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    with nogil:
+        # Each thread owns a contiguous range of users: no two threads write the same word.
+        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+            lo = n_users * t // nthreads
+            hi = n_users * (t + 1) // nthreads
+            for i in range(n):
+                u = user[i]
+                if u < lo or u >= hi or (use_mask and not m[i]):
+                    continue
+                c = cohort[u]
+                if c < 0:
+                    continue
+                if rolling:
+                    delta = ts[i] - t0[u]
+                    if delta < 0:
+                        continue
+                    k = delta // length_us
+                    if k > MAX_K:
+                        k = MAX_K
+                else:
+                    k = period_of_day[dayoff[i]] - c
+                    if k < 0:
+                        continue
+                if k > max_k[u]:
+                    max_k[u] = <int32_t>k
+                if k < n_bits:
+                    bits[u * words + (k >> 6)] |= (<uint64_t>1) << (k & 63)
+    return np.asarray(bits), np.asarray(max_k)
+
+
+def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int n_periods,
+          const uint64_t[::1] bits, int n_bits, const int32_t[::1] max_k, int max_offset,
+          const int32_t[:, ::1] brackets, int nthreads):
+    """Cohort sizes, classic and unbounded retained users per offset, and retained users
+    per bracket, by (group, cohort period). Users count in group 0 ('all') and in
+    ``group[u]`` when it is > 0."""
+    cdef int64_t n_users = cohort.shape[0]
+    cdef int64_t words = (n_bits + 63) // 64
+    cdef int K = max_offset + 1
+    cdef int B = brackets.shape[0]
+    cdef int64_t[:, :, ::1] size = np.zeros((nthreads, n_groups, n_periods), dtype=np.int64)
+    cdef int64_t[:, :, :, ::1] ret = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
+    cdef int64_t[:, :, :, ::1] unb = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
+    cdef int64_t[:, :, :, ::1] bret = np.zeros((nthreads, n_groups, n_periods, max(B, 1)), dtype=np.int64)
+    cdef int64_t u, base
+    cdef int t, g, gi, ng, k, b, hit
+    cdef int32_t c
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            c = cohort[u]
+            if c < 0:
+                continue
+            t = threadid()
+            g = group[u]
+            ng = 2 if g > 0 else 1
+            base = u * words
+            for gi in range(ng):
+                g = 0 if gi == 0 else group[u]
+                size[t, g, c] += 1
+                for k in range(K):
+                    if (bits[base + (k >> 6)] >> (k & 63)) & 1:
+                        ret[t, g, c, k] += 1
+                    if max_k[u] >= k:
+                        unb[t, g, c, k] += 1
+                for b in range(B):
+                    hit = 0
+                    for k in range(brackets[b, 0], brackets[b, 1] + 1):
+                        if (bits[base + (k >> 6)] >> (k & 63)) & 1:
+                            hit = 1
+                            break
+                    bret[t, g, c, b] += hit
+    return (np.asarray(size).sum(axis=0), np.asarray(ret).sum(axis=0),
+            np.asarray(unb).sum(axis=0), np.asarray(bret).sum(axis=0)[:, :, :B])
