@@ -121,13 +121,17 @@ class _State:
     def exists(self, gi, ci, k):
         """Whether offset k of cohort ci has begun by the end of the last day of data."""
         if self.rolling:
-            return self.t0_min[gi, ci] + k * self.length < self.end_us
+            k = np.asarray(k, dtype=np.int64)
+            with np.errstate(over="ignore"):  # cohorts without users hold sentinels
+                return self.t0_min[gi, ci] + k * self.length < self.end_us
         return ci + k < self.pm.count
 
     def complete(self, gi, ci, k):
         """Whether offset k of cohort ci has ended by the end of the last day of data."""
         if self.rolling:
-            return self.t0_max[gi, ci] + (k + 1) * self.length <= self.end_us
+            k = np.asarray(k, dtype=np.int64)
+            with np.errstate(over="ignore"):
+                return self.t0_max[gi, ci] + (k + 1) * self.length <= self.end_us
         target = ci + k
         ends = self.pm.ends()
         return (target < self.pm.count) & (ends[np.minimum(target, self.pm.count - 1)] <= self.last)
