@@ -65,8 +65,19 @@ def check_windows(values, key: str) -> np.ndarray:
 
 
 def segment_actors(ev: Events, seg_codes: np.ndarray):
-    """Dense (user, segment) actors: ``(actor per row, segment code per actor, count)``."""
+    """Dense (user, segment) actors: ``(actor per row, segment code per actor, count)``.
+
+    When users x segments is small next to the log, actor = user * segments + segment (no
+    hashing; some actors have no rows); otherwise the pairs that occur are numbered by a
+    hash table.
+    """
     n_users = max(ev.num_users, 1)
+    n_seg = int(seg_codes.max()) + 1 if len(seg_codes) else 1
+    product = n_users * n_seg
+    if product < 2**31 - 1 and product <= max(4 * len(seg_codes), 1 << 22):
+        actor = ev.user.astype(np.int64) * n_seg + seg_codes
+        actor_seg = np.tile(np.arange(n_seg, dtype=np.int32), n_users)
+        return np.ascontiguousarray(actor, dtype=np.int32), actor_seg, product
     keys = seg_codes.astype(np.int64) * n_users + ev.user
     index = _ingest.Int64Index(1 << 12)
     actor = index.encode(np.ascontiguousarray(keys))
@@ -144,3 +155,93 @@ def segment_days(ev: Events, first: int, names, breakdown: str, nthreads: int):
                                              n_days, nthreads)
         cache[key] = (offsets, days, actor_seg)
     return cache[key]
+
+
+# --- Helpers of the catalogue metrics (sessions, funnel, conversion, commerce, survey,
+# --- engagement_score): actors per pass, time-ordered rows, (actor, period) runs.
+
+def actor_passes(ev: Events, breakdown):
+    """Yield ``(actor per row, n_actors, group per actor)``: users in group 0 ('all'), then,
+    with a breakdown, (user, segment) actors in group 1 + segment code (activity metrics:
+    a segment's rows see only that segment's events)."""
+    yield ev.user, ev.num_users, np.zeros(ev.num_users, dtype=np.int32)
+    seg = ev.segment(breakdown)
+    if seg is not None:
+        actor, actor_seg, n_actors = segment_actors(ev, seg.codes)
+        yield actor, n_actors, (actor_seg + 1).astype(np.int32)
+
+
+def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None):
+    """CSR ``(offsets, rows)`` of each key's rows (``mask`` != 0) sorted by local day (when
+    ``first`` is given) and time; ties keep input order."""
+    from engage_core import _sequences
+
+    major = None if first is None else day_offsets(ev, first)
+    return _sequences.sort_rows(np.ascontiguousarray(key, dtype=np.int64), major, ev.ts, mask,
+                                int(n_keys), nthreads)
+
+
+def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
+    """Each row's period number in ``pm`` (day axis starting at ``first``)."""
+    return np.ascontiguousarray(pm.of_day[day_offsets(ev, first)], dtype=np.int32)
+
+
+def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, first: int,
+               value=None, flags=None) -> dict:
+    """The (actor, period) runs of the rows selected by ``mask`` (see _sequences.runs)."""
+    from engage_core import _sequences
+
+    offsets, rows = sorted_rows(ev, actor, n_actors, mask, nthreads, first)
+    n = ev.num_rows
+    value = np.zeros(n, dtype=np.float64) if value is None else np.ascontiguousarray(value, np.float64)
+    flags = np.zeros(n, dtype=np.uint8) if flags is None else np.ascontiguousarray(flags, np.uint8)
+    return _sequences.runs(offsets, rows, prow, ev.ts, value, flags, nthreads)
+
+
+def tally(index, size: int, weights=None) -> np.ndarray:
+    """Sum of ``weights`` (or a count) per index, added in array order (thread-independent)."""
+    out = np.bincount(np.asarray(index, dtype=np.int64), weights=weights, minlength=size)
+    return out if weights is not None else out.astype(np.int64)
+
+
+def event_names(names, key: str):
+    """A list of event names from a name, a list of names, or None (any event)."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        return list(names)
+    raise ConfigError(f"{key}: expected an event name or a list of event names, found {names!r}")
+
+
+def numeric_column(ev: Events, name: str, role: str):
+    """``(values, valid)`` of a numeric column prepared with ``prepare_events(numeric=...)``."""
+    from engage_core.errors import SchemaError
+
+    if name not in ev.numeric:
+        raise SchemaError(
+            f"{role}: column {name!r} was not prepared; pass numeric=[{name!r}] to "
+            f"prepare_events (prepared numeric columns: {sorted(ev.numeric) or 'none'})")
+    return ev.numeric[name]
+
+
+def report_rejected(rejected, metric: str, ev: Events, reasons) -> None:
+    """Append ``pa.Table(metric, reason, row)`` of rejected rows to the list ``rejected``.
+
+    ``reasons`` is a list of ``(reason, boolean mask over kept rows)``; rows come out in
+    input order."""
+    if rejected is None:
+        return
+    rows, why = [], []
+    for reason, mask in reasons:
+        idx = np.nonzero(mask)[0]
+        rows.append(ev.row[idx])
+        why.extend([reason] * len(idx))
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    order = np.argsort(row, kind="stable")
+    rejected.append(pa.table({
+        "metric": pa.array([metric] * len(row), type=pa.string()),
+        "reason": pa.array(np.asarray(why, dtype=object)[order] if len(row) else [], type=pa.string()),
+        "row": pa.array(row[order], type=pa.int64()),
+    }))
