@@ -1,0 +1,221 @@
+# Sequence kernels shared by the catalogue metrics (sessions, funnel, conversion, commerce,
+# cohort_revenue, survey, engagement_score): each key's rows in time order, each actor's
+# rows grouped into (actor, period) runs, and exact per-bucket medians.
+#
+# Every per-actor result is computed by one thread in the actor's own row order, and float
+# totals are summed afterwards in actor order (see _common.run_sums), so results do not
+# depend on the thread count.
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc, qsort
+
+import numpy as np
+
+
+cdef struct RowKey:
+    int32_t major
+    int64_t ts
+    int64_t row
+
+
+cdef int cmp_rowkey(const void* a, const void* b) noexcept nogil:
+    cdef const RowKey* x = <const RowKey*>a
+    cdef const RowKey* y = <const RowKey*>b
+    if x.major != y.major:
+        return -1 if x.major < y.major else 1
+    if x.ts != y.ts:
+        return -1 if x.ts < y.ts else 1
+    return (x.row > y.row) - (x.row < y.row)
+
+
+cdef int cmp_int64(const void* a, const void* b) noexcept nogil:
+    cdef int64_t x = (<const int64_t*>a)[0]
+    cdef int64_t y = (<const int64_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef inline bint before(const int32_t* major, const int64_t* ts, int64_t r, int64_t s) noexcept nogil:
+    """Whether row r sorts before row s by (major, ts, row)."""
+    if major[r] != major[s]:
+        return major[r] < major[s]
+    if ts[r] != ts[s]:
+        return ts[r] < ts[s]
+    return r < s
+
+
+cdef int sort_bucket(int64_t* rows, int64_t n, const int32_t* major, const int64_t* ts) noexcept nogil:
+    """Sort ``rows[0:n]`` by (major, ts, row); returns 1 if out of memory, else 0."""
+    cdef int64_t i, j, r
+    cdef bint ordered = True
+    cdef RowKey* tmp
+    for i in range(1, n):
+        if before(major, ts, rows[i], rows[i - 1]):
+            ordered = False
+            break
+    if ordered:
+        return 0
+    if n <= 32:
+        for i in range(1, n):
+            r = rows[i]
+            j = i - 1
+            while j >= 0 and before(major, ts, r, rows[j]):
+                rows[j + 1] = rows[j]
+                j -= 1
+            rows[j + 1] = r
+        return 0
+    tmp = <RowKey*>malloc(n * sizeof(RowKey))
+    if tmp == NULL:
+        return 1
+    for i in range(n):
+        r = rows[i]
+        tmp[i].major = major[r]
+        tmp[i].ts = ts[r]
+        tmp[i].row = r
+    qsort(tmp, n, sizeof(RowKey), cmp_rowkey)
+    for i in range(n):
+        rows[i] = tmp[i].row
+    free(tmp)
+    return 0
+
+
+def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_t n_keys,
+              int nthreads):
+    """The rows of each key sorted by ``(major, ts, row)``, as CSR ``(offsets[n_keys + 1],
+    rows)``. Rows with ``key < 0`` or ``mask == 0`` are left out; ``major`` may be None.
+
+    A stable counting sort by key (O(n + n_keys)), then each key's rows are sorted unless
+    already in order (the usual case for logs written in time order).
+    """
+    cdef int64_t n = key.shape[0]
+    cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
+    cdef int64_t[::1] fill
+    cdef int64_t[::1] rows
+    cdef const uint8_t[::1] m
+    cdef const int32_t[::1] mj
+    cdef bint use_mask = mask is not None
+    cdef int64_t i, k
+    cdef int64_t fail = 0
+    m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    mj = major if major is not None else np.zeros(max(n, 1), dtype=np.int32)
+    with nogil:
+        for i in range(n):
+            k = key[i]
+            if k >= 0 and (not use_mask or m[i]):
+                offsets[k + 1] += 1
+        for k in range(n_keys):
+            offsets[k + 1] += offsets[k]
+    rows = np.empty(offsets[n_keys], dtype=np.int64)
+    fill = np.array(offsets[:n_keys], dtype=np.int64)
+    if offsets[n_keys] == 0:
+        return np.asarray(offsets), np.asarray(rows)
+    with nogil:
+        for i in range(n):
+            k = key[i]
+            if k >= 0 and (not use_mask or m[i]):
+                rows[fill[k]] = i
+                fill[k] += 1
+        for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
+            if offsets[k + 1] - offsets[k] > 1:
+                fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
+                                    &mj[0], &ts[0])
+    if fail:
+        raise MemoryError()
+    return np.asarray(offsets), np.asarray(rows)
+
+
+def runs(const int64_t[::1] offsets, const int64_t[::1] rows, const int32_t[::1] period,
+         const int64_t[::1] ts, const double[::1] value, const uint8_t[::1] flags, int nthreads):
+    """Group each actor's sorted rows into (actor, period) runs.
+
+    ``rows`` must be sorted by period within each actor (sort_rows with major = day).
+    Per run: actor, period, rows, the sum of ``value`` in row order, the ``value`` of the
+    latest row (largest ts; ties: the largest value), the OR of ``flags`` and whether it
+    is the actor's first run.
+    """
+    cdef int64_t n_actors = offsets.shape[0] - 1
+    cdef int64_t[::1] start = np.zeros(n_actors + 1, dtype=np.int64)
+    cdef int64_t a, j, r, k, cnt
+    cdef int32_t p, cur
+    cdef double s, last_v
+    cdef int64_t last_t
+    cdef uint8_t fl
+    with nogil:
+        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            cnt = 0
+            cur = -1
+            for j in range(offsets[a], offsets[a + 1]):
+                p = period[rows[j]]
+                if cnt == 0 or p != cur:
+                    cnt = cnt + 1
+                    cur = p
+            start[a + 1] = cnt
+        for a in range(n_actors):
+            start[a + 1] += start[a]
+    cdef int64_t total = start[n_actors]
+    cdef int32_t[::1] o_actor = np.empty(total, dtype=np.int32)
+    cdef int32_t[::1] o_period = np.empty(total, dtype=np.int32)
+    cdef int64_t[::1] o_rows = np.empty(total, dtype=np.int64)
+    cdef double[::1] o_sum = np.empty(total, dtype=np.float64)
+    cdef double[::1] o_last = np.empty(total, dtype=np.float64)
+    cdef uint8_t[::1] o_flags = np.empty(total, dtype=np.uint8)
+    cdef uint8_t[::1] o_first = np.empty(total, dtype=np.uint8)
+    with nogil:
+        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            k = start[a] - 1
+            cur = -1
+            for j in range(offsets[a], offsets[a + 1]):
+                r = rows[j]
+                p = period[r]
+                if k < start[a] or p != cur:
+                    k = k + 1
+                    cur = p
+                    o_actor[k] = <int32_t>a
+                    o_period[k] = p
+                    o_rows[k] = 0
+                    o_sum[k] = 0.0
+                    o_flags[k] = 0
+                    o_first[k] = k == start[a]
+                    o_last[k] = value[r]
+                    last_t = ts[r]
+                o_rows[k] += 1
+                o_sum[k] += value[r]
+                o_flags[k] |= flags[r]
+                if ts[r] > last_t or (ts[r] == last_t and value[r] > o_last[k]):
+                    last_t = ts[r]
+                    o_last[k] = value[r]
+    return {"actor": np.asarray(o_actor), "period": np.asarray(o_period),
+            "rows": np.asarray(o_rows), "sum": np.asarray(o_sum), "last": np.asarray(o_last),
+            "flags": np.asarray(o_flags), "first": np.asarray(o_first).astype(bool)}
+
+
+def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_keys,
+                   int nthreads):
+    """The exact median of ``value`` per key (the mean of the two middle values for an even
+    count), as float64; NaN for keys without values."""
+    cdef int64_t n = key.shape[0]
+    cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
+    cdef int64_t[::1] fill
+    cdef int64_t[::1] buf = np.empty(max(n, 1), dtype=np.int64)
+    cdef double[::1] out = np.full(n_keys, np.nan, dtype=np.float64)
+    cdef int64_t i, k, lo, cnt
+    with nogil:
+        for i in range(n):
+            offsets[key[i] + 1] += 1
+        for k in range(n_keys):
+            offsets[k + 1] += offsets[k]
+    fill = np.array(offsets[:n_keys], dtype=np.int64)
+    with nogil:
+        for i in range(n):
+            buf[fill[key[i]]] = value[i]
+            fill[key[i]] += 1
+        for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
+            lo = offsets[k]
+            cnt = offsets[k + 1] - lo
+            if cnt == 0:
+                continue
+            qsort(&buf[0] + lo, cnt, sizeof(int64_t), cmp_int64)
+            if cnt % 2 == 1:
+                out[k] = <double>buf[lo + cnt // 2]
+            else:
+                out[k] = (<double>buf[lo + cnt // 2 - 1] + <double>buf[lo + cnt // 2]) / 2.0
+    return np.asarray(out)
