@@ -12,10 +12,21 @@ from engage_core.errors import ConfigError, EngageError, RunError, SchemaError
 from engage_core.events import Events, prepare_events
 from engage_core.retention import retention, retention_brackets, retention_summary
 
+from engage_core.commerce import cohort_revenue, commerce
+from engage_core.conversions import conversion
+from engage_core.funnels import funnel
+from engage_core.scores import engagement_score, user_scores
+from engage_core.sessions import sessions
+from engage_core.survey import survey
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Calendar", "ConfigError", "EngageError", "Events", "RunError", "SchemaError",
     "active_users", "engagement_daily", "first_week", "lifecycle", "prepare_events",
     "retention", "retention_brackets", "retention_summary", "stickiness",
+]
+__all__ += [
+    "cohort_revenue", "commerce", "conversion", "engagement_score", "funnel", "sessions",
+    "survey", "user_scores",
 ]

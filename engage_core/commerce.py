@@ -1,0 +1,153 @@
+"""Commerce metrics: orders and revenue per period, and revenue by customer cohort.
+METRICS.md section 4: commerce, cohort_revenue.
+
+Orders are events in ``purchase_events`` with their ``revenue`` (a numeric column given to
+``prepare_events(numeric=[...])``). An order whose revenue is null, not finite (NaN, +-inf)
+or negative is rejected: it counts nowhere, and is reported when ``rejected`` is a list.
+
+``commerce`` is an activity metric (a segment's rows see only that segment's orders, so
+"returning" means an order in an earlier period in that segment); ``cohort_revenue`` is a
+cohort metric (a customer's segment is the one on their first order, ties at that instant
+to the smallest value, and all their later orders count there).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engage_core import _cohorts
+from engage_core import _common as c
+from engage_core.errors import ConfigError
+from engage_core.events import Events
+
+
+def _orders(ev: Events, purchase_events, revenue: str, metric: str, rejected):
+    """(uint8 mask of accepted orders, revenue values); reports rejected orders."""
+    names = c.event_names(purchase_events, "purchase_events")
+    values, valid = c.numeric_column(ev, revenue, "revenue")
+    mask = ev.event_mask(names, "purchase_events")
+    is_order = np.ones(ev.num_rows, dtype=bool) if mask is None else mask.astype(bool)
+    present = is_order & (valid != 0)
+    finite = np.isfinite(values)
+    null = is_order & (valid == 0)
+    not_finite = present & ~finite
+    with np.errstate(invalid="ignore"):
+        negative = present & finite & (values < 0)
+    c.report_rejected(rejected, metric, ev, [("revenue_null", null),
+                                             ("revenue_negative", negative),
+                                             ("revenue_not_finite", not_finite)])
+    ok = present & finite & ~negative
+    return ok.astype(np.uint8), values
+
+
+def _axes(ev, period, breakdown, end_day):
+    first, n_days = c.day_range(ev, end_day)
+    seg = ev.segment(breakdown)
+    pm = c.periods(ev, period, first if n_days else 0, max(n_days, 1))
+    return first, n_days, seg, c.labels_for(seg), pm, (pm.count if n_days else 0)
+
+
+def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", period="month",
+             breakdown=None, end_day=None, rejected=None, threads=None) -> pa.Table:
+    """Customers, orders, revenue, average order value, purchase frequency, repeat and
+    returning customers per period and segment (every period from the first period of data
+    to ``end_day``'s).
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> from engage_core import prepare_events
+    >>> t = pa.table({"user_id": [1, 1, 2], "ts": [dt.datetime(2025, 1, d) for d in (1, 2, 3)],
+    ...               "event": ["purchase"] * 3, "revenue": [10.0, 20.0, 30.0]})
+    >>> r = commerce(prepare_events(t, numeric=["revenue"])).to_pylist()[0]
+    >>> r["customers"], r["orders"], r["revenue"], r["avg_order_value"], r["repeat_customers"]
+    (2, 3, 60.0, 20.0, 1)
+    """
+    nthreads = c.threads_or_default(threads)
+    mask, values = _orders(ev, purchase_events, revenue, "commerce", rejected)
+    first, n_days, seg, labels, pm, n_periods = _axes(ev, period, breakdown, end_day)
+    size = len(labels) * n_periods
+    cust, orders, repeat, returning = (np.zeros(size, dtype=np.int64) for _ in range(4))
+    rev = np.zeros(size, dtype=np.float64)
+    if n_days:
+        prow = c.period_of_rows(ev, pm, first)
+        for actor, n_actors, group in c.actor_passes(ev, breakdown):
+            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=values)
+            idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
+            cust += c.tally(idx, size)
+            orders += c.tally(idx, size, r["rows"].astype(np.float64)).astype(np.int64)
+            rev += c.tally(idx, size, r["sum"])
+            repeat += c.tally(idx[r["rows"] >= 2], size)
+            returning += c.tally(idx[~r["first"]], size)
+    gi, pi = c.grid(len(labels), n_periods)
+    n = len(gi)
+    return c.grid_table({
+        "period_start": c.dates(pm.starts[pi] if n else []),
+        "period": pa.array([period] * n, type=pa.string()),
+        "segment": c.text(gi, labels),
+        "customers": pa.array(cust, type=pa.int64()),
+        "orders": pa.array(orders, type=pa.int64()),
+        "revenue": pa.array(rev, type=pa.float64()),
+        "avg_order_value": c.ratio(rev, orders),
+        "purchase_frequency": c.ratio(orders, cust),
+        "repeat_customers": pa.array(repeat, type=pa.int64()),
+        "repeat_purchase_rate": c.ratio(repeat, cust),
+        "returning_customers": pa.array(returning, type=pa.int64()),
+        "returning_customer_rate": c.ratio(returning, cust),
+    }, ["period_start", "period", "segment"], gi, ev, breakdown)
+
+
+def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenue",
+                   period="month", max_offset=12, breakdown=None, end_day=None, rejected=None,
+                   threads=None) -> pa.Table:
+    """Revenue of each cohort of customers (by the period of their first order) in each
+    later period, cumulative revenue and historical lifetime value per customer."""
+    nthreads = c.threads_or_default(threads)
+    if not isinstance(max_offset, int) or isinstance(max_offset, bool) or max_offset < 0:
+        raise ConfigError(f"max_offset: expected a whole number >= 0, found {max_offset!r}")
+    mask, values = _orders(ev, purchase_events, revenue, "cohort_revenue", rejected)
+    first, n_days, seg, labels, pm, n_periods = _axes(ev, period, breakdown, end_day)
+    n_groups, n_k = len(labels), max_offset + 1
+    size = np.zeros((n_groups, n_periods), dtype=np.int64)
+    active = np.zeros((n_groups, n_periods, n_k), dtype=np.int64)
+    rev = np.zeros((n_groups, n_periods, n_k), dtype=np.float64)
+    if n_days:
+        first_day, first_seg, _ = _cohorts.first_rows(
+            ev.user, ev.ts, ev.day, mask, None if seg is None else seg.codes, ev.num_users)
+        has = first_day >= 0
+        cohort = np.where(has, pm.of_day[np.clip(first_day - first, 0, None)], -1)
+        group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
+        prow = c.period_of_rows(ev, pm, first)
+        r = c.actor_runs(ev, ev.user, ev.num_users, mask, prow, nthreads, first, value=values)
+        k = r["period"] - cohort[r["actor"]]
+        keep = (k >= 0) & (k < n_k)
+        ucoh, uk, usum = cohort[r["actor"]][keep], k[keep], r["sum"][keep]
+        ugrp = group[r["actor"]][keep].astype(np.int64)
+        users = np.nonzero(has)[0]
+        passes = [(np.zeros(len(users), np.int64), np.zeros(len(ugrp), np.int64))]
+        if seg is not None:
+            passes.append((group[users].astype(np.int64), ugrp))
+        for g_users, g_runs in passes:
+            size += c.tally(g_users * n_periods + cohort[users], n_groups * n_periods).reshape(size.shape)
+            idx = (g_runs * n_periods + ucoh) * n_k + uk
+            active += c.tally(idx, active.size).reshape(active.shape)
+            rev += c.tally(idx, rev.size, usum).reshape(rev.shape)
+    cum = np.cumsum(rev, axis=2)
+    gi, ci, ki = c.grid(n_groups, n_periods, n_k)
+    keep = (size[gi, ci] > 0) & (ci + ki < n_periods) if len(gi) else np.zeros(0, bool)
+    gi, ci, ki = gi[keep], ci[keep], ki[keep]
+    n = len(gi)
+    ends = pm.ends()
+    last = first + n_days - 1
+    sz = size[gi, ci]
+    return c.table({
+        "cohort_start": c.dates(pm.starts[ci] if n else []),
+        "period": pa.array([period] * n, type=pa.string()),
+        "segment": c.text(gi, labels),
+        "period_offset": pa.array(ki.astype(np.int32), type=pa.int32()),
+        "cohort_size": pa.array(sz, type=pa.int64()),
+        "active_customers": pa.array(active[gi, ci, ki], type=pa.int64()),
+        "revenue": pa.array(rev[gi, ci, ki], type=pa.float64()),
+        "cumulative_revenue": pa.array(cum[gi, ci, ki], type=pa.float64()),
+        "ltv": c.ratio(cum[gi, ci, ki], sz),
+        "is_complete": pa.array(ends[ci + ki] <= last if n else [], type=pa.bool_()),
+    }, ["cohort_start", "period", "segment", "period_offset"])

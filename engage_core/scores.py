@@ -1,0 +1,140 @@
+"""Engagement scores and tiers. METRICS.md section 4: engagement_score (``score_tiers``) and
+the per-user table ``user_scores``.
+
+A user's score in a period is the sum, over their qualifying events in the period, of the
+event's weight (``weights[name]``, else ``default_weight``). Only users with a qualifying
+event in the period get a score. Tiers are ordered highest threshold first; a user falls
+in the first tier whose threshold the score reaches, or ``'(none)'`` if none.
+A breakdown segment's rows see only that segment's events (an activity metric).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+
+from engage_core import _common as c
+from engage_core.errors import ConfigError
+from engage_core.events import NONE_SEGMENT, Events
+
+DEFAULT_TIERS = {"power": 50, "core": 10, "casual": 0}
+NO_TIER = NONE_SEGMENT
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_tiers(tiers):
+    tiers = DEFAULT_TIERS if tiers is None else tiers
+    ok = isinstance(tiers, dict) and len(tiers) > 0 and all(
+        isinstance(k, str) and k and k != NO_TIER and _number(v) for k, v in tiers.items())
+    th = list(tiers.values()) if ok else []
+    if not ok or any(a < b for a, b in zip(th, th[1:])):
+        raise ConfigError(
+            f"tiers: expected tier names mapped to thresholds, highest first, such as "
+            f"{DEFAULT_TIERS}, found {tiers!r}")
+    return list(tiers), np.asarray(th, dtype=np.float64)
+
+
+def _row_weights(ev: Events, weights, default_weight) -> np.ndarray:
+    if not _number(default_weight):
+        raise ConfigError(f"default_weight: expected a finite number, found {default_weight!r}")
+    weights = {} if weights is None else weights
+    if not isinstance(weights, dict) or not all(
+            isinstance(k, str) and _number(v) for k, v in weights.items()):
+        raise ConfigError(f"weights: expected event names mapped to numbers, found {weights!r}")
+    if ev.event is None:
+        if weights:
+            ev.event_mask(list(weights), "weights")  # raises: no event column
+        return np.full(ev.num_rows, float(default_weight))
+    lut = np.full(len(ev.event_names) + 1, float(default_weight))
+    for code, name in enumerate(ev.event_names):
+        if name in weights:
+            lut[code + 1] = float(weights[name])
+    return lut[ev.event + 1]
+
+
+def _scored_runs(ev, weights, default_weight, tiers, events, period, breakdown, end_day,
+                 threads):
+    """Axes and, per pass, (runs, group per actor, tier per run)."""
+    nthreads = c.threads_or_default(threads)
+    names, th = _check_tiers(tiers)
+    value = _row_weights(ev, weights, default_weight)
+    events = c.event_names(events, "events")
+    first, n_days = c.day_range(ev, end_day)
+    pm = c.periods(ev, period, first if n_days else 0, max(n_days, 1))
+    passes = []
+    if n_days:
+        mask = ev.event_mask(events)
+        mask = np.ones(ev.num_rows, dtype=np.uint8) if mask is None else mask
+        prow = c.period_of_rows(ev, pm, first)
+        for actor, n_actors, group in c.actor_passes(ev, breakdown):
+            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=value)
+            # thresholds are non-increasing: the first reached is a search over -thresholds
+            tier = np.searchsorted(-th, -r["sum"], side="left")
+            passes.append((r, group, tier))
+    return names, pm, (pm.count if n_days else 0), passes
+
+
+def engagement_score(ev: Events, *, weights=None, default_weight=1.0, tiers=None, events=None,
+                     period="week", breakdown=None, end_day=None, threads=None) -> pa.Table:
+    """Users and their average score per tier, for every period from the first period of
+    data to ``end_day``'s, every segment and every tier (``'(none)'`` only when some user
+    reaches no tier).
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> from engage_core import prepare_events
+    >>> t = pa.table({"user_id": [1, 1, 2], "ts": [dt.datetime(2025, 1, 6, h) for h in (1, 2, 3)],
+    ...               "event": ["buy", "view", "view"]})
+    >>> out = engagement_score(prepare_events(t), weights={"buy": 10}, tiers={"core": 5, "casual": 1})
+    >>> [(r["tier"], r["users"], r["avg_score"]) for r in out.to_pylist()]
+    [('casual', 1, 1.0), ('core', 1, 11.0)]
+    """
+    names, pm, n_periods, passes = _scored_runs(ev, weights, default_weight, tiers, events,
+                                                period, breakdown, end_day, threads)
+    labels = c.labels_for(ev.segment(breakdown))
+    has_none = any(bool((tier == len(names)).any()) for _, _, tier in passes)
+    tier_labels = names + ([NO_TIER] if has_none else [])
+    n_t = len(tier_labels)
+    size = len(labels) * n_periods * n_t
+    users = np.zeros(size, dtype=np.int64)
+    total = np.zeros(size, dtype=np.float64)
+    for r, group, tier in passes:
+        idx = (group[r["actor"]].astype(np.int64) * n_periods + r["period"]) * n_t + tier
+        users += c.tally(idx, size)
+        total += c.tally(idx, size, r["sum"])
+    gi, pi, ti = c.grid(len(labels), n_periods, n_t)
+    n = len(gi)
+    return c.grid_table({
+        "period_start": c.dates(pm.starts[pi] if n else []),
+        "period": pa.array([period] * n, type=pa.string()),
+        "segment": c.text(gi, labels),
+        "tier": c.text(ti, tier_labels),
+        "users": pa.array(users, type=pa.int64()),
+        "avg_score": c.ratio(total, users),
+    }, ["period_start", "period", "segment", "tier"], gi, ev, breakdown)
+
+
+def user_scores(ev: Events, *, weights=None, default_weight=1.0, tiers=None, events=None,
+                period="week", end_day=None, threads=None) -> pa.Table:
+    """Each user's score and tier in every period where they had a qualifying event."""
+    names, pm, _, passes = _scored_runs(ev, weights, default_weight, tiers, events, period,
+                                        None, end_day, threads)
+    if passes:
+        r, _, tier = passes[0]
+        user_id = ev.user_ids().take(pa.array(r["actor"]))
+        starts, scores = pm.starts[r["period"]], r["sum"]
+    else:
+        user_id = ev.user_ids().slice(0, 0)
+        tier, starts, scores = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    n = len(starts)
+    return c.table({
+        "period_start": c.dates(starts),
+        "period": pa.array([period] * n, type=pa.string()),
+        "user_id": user_id,
+        "score": pa.array(scores, type=pa.float64()),
+        "tier": c.text(tier, names + [NO_TIER]),
+    }, ["period_start", "period", "user_id"])
