@@ -203,12 +203,16 @@ def _encode_text(col: pa.Array, index) -> np.ndarray:
 
 
 def _sorted_segments(name: str, codes: np.ndarray, index) -> Segments:
+    """Recode a breakdown column so that code order is text order over the values seen on
+    kept rows (values seen only on skipped rows are dropped); nulls get the last code."""
     values = arrow_io.decode_bytes_index(index).to_pylist()
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    rank = np.empty(len(values) + 1, dtype=np.int32)
-    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(values), dtype=np.int32)
-    has_null = bool((codes < 0).any())
-    rank[len(values)] = len(values)  # code -1 (null) -> the last code
+    used = np.zeros(len(values) + 1, dtype=bool)
+    used[np.where(codes < 0, len(values), codes)] = True
+    has_null = bool(used[len(values)])
+    order = sorted((i for i in range(len(values)) if used[i]), key=lambda i: values[i])
+    rank = np.full(len(values) + 1, -1, dtype=np.int32)
+    rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
+    rank[len(values)] = len(order)  # code -1 (null) -> the last code
     labels = [values[i] for i in order] + ([NONE_SEGMENT] if has_null else [])
     remapped = rank[np.where(codes < 0, len(values), codes)]
     return Segments(name, np.ascontiguousarray(remapped, dtype=np.int32), labels)

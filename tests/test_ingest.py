@@ -146,3 +146,12 @@ def test_local_day_equals_zoneinfo_for_any_instant(zone, seconds):
     want = [(dt.datetime.fromtimestamp(s, UTC).astimezone(z).date() - dt.date(1970, 1, 1)).days
             for s in seconds]
     assert ev.day.tolist() == want
+
+
+def test_segments_seen_only_on_skipped_rows_are_not_labels():
+    t = _table([1, None, 3], pa.int64()).append_column("platform", pa.array(["web", "tv", None]))
+    ev = ec.prepare_events(t, breakdowns=["platform"])
+    assert ev.segments["platform"].labels == ["web", "(none)"]
+    assert ev.segments["platform"].codes.tolist() == [0, 1]
+    out = ec.active_users(ev, windows=[1], breakdown="platform")
+    assert sorted(set(out.column("segment").to_pylist())) == ["(none)", "all", "web"]
