@@ -246,18 +246,3 @@ def report_rejected(rejected, metric: str, ev: Events, reasons) -> None:
         "row": pa.array(row[order], type=pa.int64()),
     }))
 
-
-def grid_table(columns: dict, sort_keys, groups, ev: Events, breakdown) -> pa.Table:
-    """``table`` of a full grid, without the rows of segments seen only on skipped rows.
-
-    ``Segments.labels`` also holds values that appear only on rows dropped for a null user
-    or timestamp; the documented choice is "segments seen in every kept row", so grid rows
-    of such segments (group = 1 + code) are left out."""
-    seg = ev.segment(breakdown)
-    if seg is not None and len(groups):
-        seen = np.concatenate([[True], np.bincount(seg.codes, minlength=seg.count) > 0])
-        keep = pa.array(seen[np.asarray(groups, dtype=np.int64)])
-        if not keep.true_count == len(keep):
-            columns = {k: (pa.array(v) if not isinstance(v, pa.Array) else v).filter(keep)
-                       for k, v in columns.items()}
-    return table(columns, sort_keys)

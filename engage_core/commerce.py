@@ -80,7 +80,7 @@ def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", pe
             returning += c.tally(idx[~r["first"]], size)
     gi, pi = c.grid(len(labels), n_periods)
     n = len(gi)
-    return c.grid_table({
+    return c.table({
         "period_start": c.dates(pm.starts[pi] if n else []),
         "period": pa.array([period] * n, type=pa.string()),
         "segment": c.text(gi, labels),
@@ -93,7 +93,7 @@ def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", pe
         "repeat_purchase_rate": c.ratio(repeat, cust),
         "returning_customers": pa.array(returning, type=pa.int64()),
         "returning_customer_rate": c.ratio(returning, cust),
-    }, ["period_start", "period", "segment"], gi, ev, breakdown)
+    }, ["period_start", "period", "segment"])
 
 
 def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenue",

@@ -57,7 +57,7 @@ def conversion(ev: Events, *, name, denominator, numerator, period="week", break
             num += c.tally(idx[r["flags"] == 3], size)
     gi, pi = c.grid(n_groups, n_periods)
     n = len(gi)
-    return c.grid_table({
+    return c.table({
         "period_start": c.dates(pm.starts[pi] if n else []),
         "period": pa.array([period] * n, type=pa.string()),
         "segment": c.text(gi, labels),
@@ -65,4 +65,4 @@ def conversion(ev: Events, *, name, denominator, numerator, period="week", break
         "denominator_users": pa.array(den, type=pa.int64()),
         "numerator_users": pa.array(num, type=pa.int64()),
         "rate": c.ratio(num, den),
-    }, ["period_start", "period", "segment", "name"], gi, ev, breakdown)
+    }, ["period_start", "period", "segment", "name"])

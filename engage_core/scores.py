@@ -108,14 +108,14 @@ def engagement_score(ev: Events, *, weights=None, default_weight=1.0, tiers=None
         total += c.tally(idx, size, r["sum"])
     gi, pi, ti = c.grid(len(labels), n_periods, n_t)
     n = len(gi)
-    return c.grid_table({
+    return c.table({
         "period_start": c.dates(pm.starts[pi] if n else []),
         "period": pa.array([period] * n, type=pa.string()),
         "segment": c.text(gi, labels),
         "tier": c.text(ti, tier_labels),
         "users": pa.array(users, type=pa.int64()),
         "avg_score": c.ratio(total, users),
-    }, ["period_start", "period", "segment", "tier"], gi, ev, breakdown)
+    }, ["period_start", "period", "segment", "tier"])
 
 
 def user_scores(ev: Events, *, weights=None, default_weight=1.0, tiers=None, events=None,

@@ -65,7 +65,7 @@ def sessions(ev: Events, *, session_gap=1800, events=None, breakdown=None, end_d
     gi, di = c.grid(n_groups, n_days)
     n_sess, users, n_events, dur = (acc[k].ravel() for k in range(4))
     seconds = dur / US
-    return c.grid_table({
+    return c.table({
         "day": c.dates(first + di),
         "segment": c.text(gi, labels),
         "sessions": pa.array(n_sess, type=pa.int64()),
@@ -74,4 +74,4 @@ def sessions(ev: Events, *, session_gap=1800, events=None, breakdown=None, end_d
         "avg_session_seconds": c.ratio(seconds, n_sess),
         "median_session_seconds": pa.array(medians / US, mask=np.isnan(medians), type=pa.float64()),
         "events_per_session": c.ratio(n_events, n_sess),
-    }, ["day", "segment"], gi, ev, breakdown)
+    }, ["day", "segment"])

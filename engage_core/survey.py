@@ -99,7 +99,7 @@ def survey(ev: Events, *, nps_event="nps_response", csat_event="csat_response", 
                                        ("gi", "pi", "si", "resp", "a", "b", "d", "sat"))
     n = len(gi)
     points = np.where(csat, a, a - d)
-    return c.grid_table({
+    return c.table({
         "period_start": c.dates(pm.starts[pi] if n else []),
         "period": pa.array([period] * n, type=pa.string()),
         "segment": c.text(gi, labels),
@@ -110,4 +110,4 @@ def survey(ev: Events, *, nps_event="nps_response", csat_event="csat_response", 
         "detractors": pa.array(d, mask=csat, type=pa.int64()),
         "satisfied": pa.array(a, mask=~csat, type=pa.int64()),
         "score": c.ratio(100.0 * points, resp),
-    }, ["period_start", "period", "segment", "survey"], gi, ev, breakdown)
+    }, ["period_start", "period", "segment", "survey"])
