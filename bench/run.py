@@ -1,0 +1,337 @@
+"""Benchmark: Engage vs DuckDB vs Polars on active users (windows 1/7/30, every day) and
+weekly cohort retention (offsets 0..12), on the same in-memory Arrow event log.
+
+    .venv/bin/python bench/run.py                 # 10M events, 1M users (make bench)
+    .venv/bin/python bench/run.py --quick         # 1M events, 100k users
+    .venv/bin/python bench/run.py --events 3000000 --variants int:time
+
+See bench/README.md for what is measured. This is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for p in (HERE, ROOT):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import datagen  # noqa: E402
+import engines as E  # noqa: E402
+
+TASKS = ("active_users", "retention")
+TASK_TITLES = {"active_users": "active users, windows 1/7/30, every day",
+               "retention": "weekly cohort retention, offsets 0..12"}
+ENGINES = ("engage", "engage_1t", "duckdb", "polars")
+TITLES = {"engage": "Engage (2 threads)", "engage_1t": "Engage (1 thread)",
+          "duckdb": "DuckDB", "polars": "Polars"}
+
+
+# --------------------------------------------------------------------------- engines
+
+class Runner:
+    """Runs one engine's tasks on a table; ``run(task)`` returns the engine's raw result."""
+
+    def __init__(self, name: str, table, threads: int):
+        self.name, self.table, self.threads = name, table, threads
+        self.con = E.duckdb_connect(threads) if name.startswith("duckdb") else None
+
+    def warm_up(self) -> None:
+        """Import the engine's libraries (so their code is not counted as working memory)."""
+        if self.name.startswith("engage"):
+            import engage_core  # noqa: F401
+        elif self.name == "polars":
+            import polars  # noqa: F401
+
+    def run(self, task: str):
+        t = self.table
+        if self.name.startswith("engage"):
+            th = 1 if self.name == "engage_1t" else self.threads
+            ev = E.engage_prepare(t, threads=th)
+            if task == "active_users":
+                return E.engage_active_users(ev, threads=th)
+            return E.engage_retention(ev, threads=th)
+        if self.name == "duckdb":
+            return (E.duckdb_active_users if task == "active_users" else E.duckdb_retention)(self.con, t)
+        if self.name == "polars":
+            return (E.polars_active_users if task == "active_users" else E.polars_retention)(t)
+        raise ValueError(self.name)
+
+
+def canonical(task, result):
+    return (E.canonical_active_users if task == "active_users" else E.canonical_retention)(result)
+
+
+# --------------------------------------------------------------------------- memory (child)
+
+def _status(field: str) -> float:
+    """A /proc/self/status figure (kB) in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def child(name: str, task: str, path: str, threads: int) -> None:
+    """Load the Parquet log, reset the high-water mark, run one task once, report JSON."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    runner = Runner(name, table, threads)
+    runner.warm_up()  # import the engine's libraries before the baseline
+    loaded = _status("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
+        reset = True
+    except OSError:
+        reset = False
+    t0 = time.perf_counter()
+    runner.run(task)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"loaded_mb": loaded, "peak_mb": _status("VmHWM"), "hwm_reset": reset,
+                      "seconds": seconds}))
+
+
+def measure_memory(name: str, task: str, path: str, threads: int) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--task", task,
+           "--data", path, "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- timing (parent)
+
+def time_engines(table, names, repeats: int, threads: int, log):
+    """Best-of-``repeats`` seconds per (engine, task); each engine's first result is checked
+    against Engage's before its time counts (``None`` time and a message when it differs)."""
+    times, errors, reference = {}, {}, {}
+    for name in names:
+        runner = Runner(name, table, threads)
+        for task in TASKS:
+            best, first = float("inf"), None
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                result = runner.run(task)
+                best = min(best, time.perf_counter() - t0)
+                if first is None:
+                    first = canonical(task, result)
+                del result
+            if name == "engage":
+                reference[task] = first
+                ok = True
+            else:
+                ok = E.same(first, reference[task])
+            if ok:
+                times[(name, task)] = best
+                log(f"  {TITLES[name]:24s} {task:13s} {best:8.3f} s")
+            else:
+                times[(name, task)] = None
+                errors[(name, task)] = E.first_difference(first, reference[task])
+                log(f"  {TITLES[name]:24s} {task:13s} DIFFERS from Engage: {errors[(name, task)]}")
+    return times, errors
+
+
+def self_check(log) -> list[str]:
+    """Every engine against the pure-Python reference on small logs of each id kind."""
+    problems = []
+    for ids, order in (("int", "time"), ("sparse", "shuffled"), ("uuid", "shuffled")):
+        table = datagen.generate(4000, 400, days=70, ids=ids, order=order)
+        ref = {"active_users": E.reference_active_users(table),
+               "retention": E.reference_retention(table)}
+        for name in ENGINES:
+            runner = Runner(name, table, 2)
+            for task in TASKS:
+                got = canonical(task, runner.run(task))
+                if not E.same(got, ref[task]):
+                    problems.append(f"{TITLES[name]} {task} ({ids} ids): "
+                                    f"{E.first_difference(got, ref[task])}")
+    log("self-check on small logs against a pure-Python reference: "
+        + ("all engines agree" if not problems else "; ".join(problems)))
+    return problems
+
+
+# --------------------------------------------------------------------------- report
+
+def versions() -> dict:
+    import duckdb
+    import numpy
+    import polars
+    import pyarrow
+
+    import engage_core
+    return {"engage_core": engage_core.__version__, "duckdb": duckdb.__version__,
+            "polars": polars.__version__, "pyarrow": pyarrow.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def table_rows(n_events, names, times, errors, memory):
+    rows = []
+    for task in TASKS:
+        base = times.get(("engage", task))
+        for name in names:
+            t = times.get((name, task))
+            mem = memory.get((name, task), {})
+            peak = mem.get("peak_mb")
+            if t is None:
+                cells = ["differs", "", ""]
+            else:
+                cells = [f"{t:.3f}", f"{n_events / t / 1e6:.1f} M",
+                         f"{t / base:.1f}x" if base else ""]
+            if peak is None:
+                mem_cells = [mem.get("error", ""), ""]
+            else:
+                mem_cells = [f"{peak:.0f}", f"{peak - mem['loaded_mb']:.0f}"]
+            rows.append([task, TITLES[name]] + cells + mem_cells)
+    return rows
+
+
+HEADER = ["task", "engine", "seconds", "events/s", "vs Engage", "peak RSS MB", "above loaded MB"]
+
+
+def format_text(rows) -> str:
+    widths = [max(len(str(r[i])) for r in [HEADER] + rows) for i in range(len(HEADER))]
+    lines = ["  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
+                       for i, (v, w) in enumerate(zip(r, widths))) for r in [HEADER] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_markdown(rows) -> str:
+    out = ["| " + " | ".join(HEADER) + " |",
+           "|" + "|".join(["---", "---"] + ["---:"] * (len(HEADER) - 2)) + "|"]
+    out += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- main
+
+def run_variant(args, ids, order, log):
+    import pyarrow.parquet as pq
+
+    n_users = args.users or max(1, args.events // 10)
+    path = datagen.cached(args.events, n_users, args.days, ids, order, args.seed, log=log)
+    table = pq.read_table(path)
+    names = list(ENGINES)
+    log(f"\n== {args.events:,} events, {n_users:,} users, {args.days} days, {ids} ids, "
+        f"{order} order ({table.nbytes / 2**20:.0f} MB in Arrow) ==")
+    log(f"timing, best of {args.repeats}:")
+    times, errors = time_engines(table, names, args.repeats, args.threads, log)
+    del table
+    memory = {}
+    if not args.no_memory:
+        log("peak memory, one subprocess per engine and task:")
+        for name in names:
+            for task in TASKS:
+                memory[(name, task)] = m = measure_memory(name, task, path, args.threads)
+                log(f"  {TITLES[name]:24s} {task:13s} "
+                    + (f"{m['peak_mb']:7.0f} MB (data loaded: {m['loaded_mb']:.0f} MB)"
+                       if "peak_mb" in m else m["error"]))
+    rows = table_rows(args.events, names, times, errors, memory)
+    log("\n" + format_text(rows))
+    return {"ids": ids, "order": order, "events": args.events, "users": n_users,
+            "rows": rows, "errors": errors, "memory": memory}
+
+
+def write_results(path, args, results, problems, started, load) -> None:
+    v = versions()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {started:%Y-%m-%d %H:%M} UTC by `bench/run.py"
+        + (" --quick" if args.quick else f" --events {args.events}") + "`; "
+        f"{os.cpu_count()} cores ({cpu_model()}), {args.threads} threads per engine; "
+        f"load average before/after: {load[0]:.2f} / {load[1]:.2f}.",
+        "",
+        "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        "",
+        "Seconds are the best of " + str(args.repeats) + " runs from the in-memory Arrow table "
+        "to the result (Engage: `prepare_events` + the metric). `vs Engage` is the engine's "
+        "time over Engage's (2 threads). Peak RSS is the process high-water mark (VmHWM) while "
+        "one task runs once in its own subprocess, with the Arrow table and the engine's "
+        "libraries already loaded (their RSS is included); `above loaded` is that peak minus "
+        "the RSS just before the task, i.e. the engine's working memory. Every engine's result was checked equal to Engage's before its time "
+        "counted; a small-log self-check compares all of them with a pure-Python reference.",
+        "",
+        "Self-check: " + ("all engines agree with the reference." if not problems
+                          else "; ".join(problems)),
+    ]
+    for r in results:
+        lines += ["", f"## {r['events']:,} events, {r['users']:,} users, {r['ids']} ids, "
+                      f"{r['order']} order", "", format_markdown(r["rows"])]
+        for (name, task), msg in r["errors"].items():
+            lines.append(f"\n- {TITLES[name]} {task} differs from Engage: {msg}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Engage vs DuckDB vs Polars (see bench/README.md)")
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--users", type=int, default=None, help="default: events / 10")
+    p.add_argument("--days", type=int, default=180)
+    p.add_argument("--quick", action="store_true", help="1M events, 100k users")
+    p.add_argument("--variants", default="int:time,sparse:shuffled,uuid:shuffled",
+                   help="comma-separated ids:order pairs (ids: int|sparse|uuid; "
+                        "order: time|shuffled)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="threads for every engine")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-memory", action="store_true", help="skip the subprocess memory runs")
+    p.add_argument("--out", default=os.path.join(HERE, "results.md"))
+    p.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    p.add_argument("--task", choices=TASKS, help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.quick:
+        a.events, a.users = 1_000_000, a.users or 100_000
+    return a
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        child(args.child, args.task, args.data, args.threads)
+        return 0
+    os.environ.setdefault("POLARS_MAX_THREADS", str(args.threads))
+    started = dt.datetime.now(dt.timezone.utc)
+    load0 = os.getloadavg()[0]
+
+    def log(msg):
+        print(msg, flush=True)
+
+    problems = self_check(log)
+    results = []
+    for variant in args.variants.split(","):
+        ids, _, order = variant.partition(":")
+        results.append(run_variant(args, ids, order or "time", log))
+    write_results(args.out, args, results, problems, started, (load0, os.getloadavg()[0]))
+    log(f"\nwrote {os.path.relpath(args.out, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
