@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "setuptools>=77" wheel "Cython>=3.0.10,<4" "numpy>=1.26"
-	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test]'
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,airflow]'
 	@mkdir -p build && touch $(SO_STAMP)
 	@touch $(STAMP)
 
