@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engage_core import _common as c
 from engage_core.errors import ConfigError
@@ -123,18 +124,36 @@ def user_scores(ev: Events, *, weights=None, default_weight=1.0, tiers=None, eve
     """Each user's score and tier in every period where they had a qualifying event."""
     names, pm, _, passes = _scored_runs(ev, weights, default_weight, tiers, events, period,
                                         None, end_day, threads)
+    ids = ev.user_ids()
     if passes:
         r, _, tier = passes[0]
-        user_id = ev.user_ids().take(pa.array(r["actor"]))
-        starts, scores = pm.starts[r["period"]], r["sum"]
+        order = _by_period_then_id(r["actor"], r["period"], ids)
+        user_id = ids.take(pa.array(r["actor"][order]))
+        starts, scores, tier = pm.starts[r["period"][order]], r["sum"][order], tier[order]
     else:
-        user_id = ev.user_ids().slice(0, 0)
+        user_id = ids.slice(0, 0)
         tier, starts, scores = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     n = len(starts)
-    return c.table({
+    tier_text = pa.DictionaryArray.from_arrays(pa.array(np.asarray(tier, dtype=np.int32)),
+                                               pa.array(names + [NO_TIER], type=pa.string()))
+    return pa.table({
         "period_start": c.dates(starts),
-        "period": pa.array([period] * n, type=pa.string()),
+        "period": pa.repeat(pa.scalar(period, type=pa.string()), n),
         "user_id": user_id,
         "score": pa.array(scores, type=pa.float64()),
-        "tier": c.text(tier, names + [NO_TIER]),
-    }, ["period_start", "period", "user_id"])
+        "tier": tier_text.cast(pa.string()),
+    })
+
+
+def _by_period_then_id(actor, period, ids) -> np.ndarray:
+    """Order of runs (grouped by actor) by (period, original user id), without a general
+    sort: the runs are laid out actor by actor in id order, then stably sorted by period
+    (a radix sort on small integers)."""
+    n_users = len(ids)
+    run_start = np.searchsorted(actor, np.arange(n_users + 1))
+    by_id = np.asarray(pc.sort_indices(ids), dtype=np.int64)
+    counts = (run_start[1:] - run_start[:-1])[by_id]
+    ends = np.cumsum(counts)
+    idx = np.repeat(run_start[:-1][by_id] - (ends - counts), counts) + np.arange(ends[-1] if n_users else 0)
+    small = period[idx].astype(np.int16 if period.max(initial=0) < 2**15 else np.int32)
+    return idx[np.argsort(small, kind="stable")]
