@@ -137,12 +137,33 @@ class EngageWarehouseHook(BaseHook):
         except ConfigError as exc:
             return False, str(exc)
         try:
-            import sqlalchemy
+            scheme = uri.split(":", 1)[0].split("+", 1)[0]
+            path = uri.split(":///", 1)[1].split("?", 1)[0] if ":///" in uri else ""
+            if scheme in ("duckdb", "sqlite") and path and path != ":memory:":
+                import os
 
-            engine = sqlalchemy.create_engine(uri)
-            with engine.connect() as connection:
-                connection.exec_driver_sql("select 1")
-            engine.dispose()
+                if not os.path.exists(path):
+                    folder = os.path.dirname(os.path.abspath(path))
+                    if not os.access(folder, os.W_OK):
+                        return False, f"{path} does not exist and {folder} is not writable"
+                    return True, f"{path} will be created on the first run"
+                if scheme == "duckdb":
+                    import duckdb
+
+                    with duckdb.connect(path, read_only=True) as con:
+                        con.execute("select 1").fetchone()
+                else:
+                    import sqlite3
+
+                    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+                        con.execute("select 1").fetchone()
+            elif scheme not in ("duckdb", "sqlite"):
+                import sqlalchemy
+
+                engine = sqlalchemy.create_engine(uri)
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("select 1")
+                engine.dispose()
         except Exception as exc:  # report, do not raise: this is the UI's "Test" button
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"connected to {uri.split('@')[-1]}"
