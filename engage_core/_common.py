@@ -186,16 +186,29 @@ def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
     return np.ascontiguousarray(pm.of_day[day_offsets(ev, first)], dtype=np.int32)
 
 
+def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None,
+                   value=None, flags=None, nthreads: int = 1):
+    """Each actor's selected rows sorted by (local day, time), as sorted copies
+    ``(offsets, dayoff, ts, period, value, flags)`` (see _sequences.sort_records)."""
+    from engage_core import _sequences
+
+    n = ev.num_rows
+    prow = np.zeros(n, dtype=np.int32) if prow is None else prow
+    value = np.zeros(n, dtype=np.float64) if value is None else np.ascontiguousarray(value, np.float64)
+    flags = np.zeros(n, dtype=np.uint8) if flags is None else np.ascontiguousarray(flags, np.uint8)
+    return _sequences.sort_records(np.ascontiguousarray(actor, dtype=np.int64), int(n_actors),
+                                   mask, day_offsets(ev, first), ev.ts, prow, value, flags,
+                                   nthreads)
+
+
 def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, first: int,
                value=None, flags=None) -> dict:
     """The (actor, period) runs of the rows selected by ``mask`` (see _sequences.runs)."""
     from engage_core import _sequences
 
-    offsets, rows = sorted_rows(ev, actor, n_actors, mask, nthreads, first)
-    n = ev.num_rows
-    value = np.zeros(n, dtype=np.float64) if value is None else np.ascontiguousarray(value, np.float64)
-    flags = np.zeros(n, dtype=np.uint8) if flags is None else np.ascontiguousarray(flags, np.uint8)
-    return _sequences.runs(offsets, rows, prow, ev.ts, value, flags, nthreads)
+    offsets, _, ts, period, value, flags = sorted_records(ev, actor, n_actors, mask, first, prow,
+                                                          value, flags, nthreads)
+    return _sequences.runs(offsets, period, ts, value, flags, nthreads)
 
 
 def tally(index, size: int, weights=None) -> np.ndarray:

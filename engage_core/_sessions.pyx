@@ -10,11 +10,13 @@ from libc.stdint cimport int32_t, int64_t
 import numpy as np
 
 
-def session_stats(const int64_t[::1] offsets, const int64_t[::1] rows,
-                  const int32_t[::1] dayoff, const int64_t[::1] ts,
+def session_stats(const int64_t[::1] offsets, const int32_t[::1] dayoff, const int64_t[::1] ts,
                   const int32_t[::1] group, int n_groups, int n_days, int64_t gap_us,
                   int nthreads):
-    """Per (group, day): sessions, actors with a session, events and the summed duration
+    """Each actor's rows are ``offsets[a]:offsets[a + 1]`` of ``dayoff`` and ``ts``, sorted by
+    day then time (from _sequences.sort_records).
+
+    Per (group, day): sessions, actors with a session, events and the summed duration
     (us), as ``int64[4, G, D]``; plus every session's key ``group * n_days + day`` and
     duration (us), for medians."""
     cdef int64_t n_actors = offsets.shape[0] - 1
@@ -30,14 +32,14 @@ def session_stats(const int64_t[::1] offsets, const int64_t[::1] rows,
             t = threadid()
             g = group[a]
             cnt = 0
-            r = rows[offsets[a]]
+            r = offsets[a]
             dp = dayoff[r]
             tp = ts[r]
             t0 = tp
             n_ev = 0
             acc[t, 1, g, dp] += 1
             for j in range(offsets[a], offsets[a + 1]):
-                r = rows[j]
+                r = j
                 d = dayoff[r]
                 if d != dp or ts[r] - tp > gap_us:
                     acc[t, 0, g, dp] += 1
@@ -66,12 +68,12 @@ def session_stats(const int64_t[::1] offsets, const int64_t[::1] rows,
                 continue
             g = group[a]
             k = start[a]
-            r = rows[offsets[a]]
+            r = offsets[a]
             dp = dayoff[r]
             tp = ts[r]
             t0 = tp
             for j in range(offsets[a], offsets[a + 1]):
-                r = rows[j]
+                r = j
                 d = dayoff[r]
                 if d != dp or ts[r] - tp > gap_us:
                     keys[k] = <int64_t>g * n_days + dp

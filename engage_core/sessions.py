@@ -51,11 +51,11 @@ def sessions(ev: Events, *, session_gap=1800, events=None, breakdown=None, end_d
     medians = np.full(n_groups * n_days, np.nan)
     if n_days:
         mask = ev.event_mask(events)
-        dayoff = c.day_offsets(ev, first)
         keys, durs = [], []
         for actor, n_actors, group in c.actor_passes(ev, breakdown):
-            offsets, rows = c.sorted_rows(ev, actor, n_actors, mask, nthreads, first)
-            part, k, d = _sessions.session_stats(offsets, rows, dayoff, ev.ts, group, n_groups,
+            offsets, dayoff, ts, _, _, _ = c.sorted_records(ev, actor, n_actors, mask, first,
+                                                            nthreads=nthreads)
+            part, k, d = _sessions.session_stats(offsets, dayoff, ts, group, n_groups,
                                                  n_days, gap_us, nthreads)
             acc += part
             keys.append(k)
