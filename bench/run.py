@@ -115,36 +115,36 @@ def measure_memory(name: str, task: str, path: str, threads: int) -> dict:
 # --------------------------------------------------------------------------- timing (parent)
 
 def time_engines(table, names, repeats: int, threads: int, log, budget: float = 15.0):
-    """Best-of-``repeats`` seconds per (engine, task) (fewer repeats once a case has taken
-    ``budget`` seconds); each engine's first result is checked
-    against Engage's before its time counts (``None`` time and a message when it differs)."""
-    times, errors, reference = {}, {}, {}
-    for name in names:
-        runner = Runner(name, table, threads)
-        for task in TASKS:
-            best, first, spent = float("inf"), None, 0.0
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                result = runner.run(task)
-                took = time.perf_counter() - t0
-                best, spent = min(best, took), spent + took
-                if first is None:
-                    first = canonical(task, result)
-                del result
-                if spent > budget:  # slow cases: fewer repeats keep the run short
-                    break
-            if name == "engage":
-                reference[task] = first
-                ok = True
-            else:
-                ok = E.same(first, reference[task])
-            if ok:
-                times[(name, task)] = best
-                log(f"  {TITLES[name]:24s} {task:13s} {best:8.3f} s")
-            else:
-                times[(name, task)] = None
-                errors[(name, task)] = E.first_difference(first, reference[task])
-                log(f"  {TITLES[name]:24s} {task:13s} DIFFERS from Engage: {errors[(name, task)]}")
+    """Best-of-``repeats`` seconds per (engine, task). Repeats go round-robin over the
+    engines, so that a burst of load from elsewhere hits them alike; a case stops repeating
+    once it has taken ``budget`` seconds. Each engine's first result is checked against
+    Engage's before its time counts (``None`` time and a message when it differs)."""
+    runners = {name: Runner(name, table, threads) for name in names}
+    cases = [(name, task) for name in names for task in TASKS]
+    best = {c: float("inf") for c in cases}
+    spent = {c: 0.0 for c in cases}
+    first = {}
+    for _ in range(repeats):
+        for case in cases:
+            if spent[case] > budget:  # slow cases: fewer repeats keep the run short
+                continue
+            t0 = time.perf_counter()
+            result = runners[case[0]].run(case[1])
+            took = time.perf_counter() - t0
+            best[case], spent[case] = min(best[case], took), spent[case] + took
+            if case not in first:
+                first[case] = canonical(case[1], result)
+            del result
+    times, errors = {}, {}
+    for name, task in cases:
+        reference = first[("engage", task)]
+        if name == "engage" or E.same(first[(name, task)], reference):
+            times[(name, task)] = best[(name, task)]
+            log(f"  {TITLES[name]:24s} {task:13s} {best[(name, task)]:8.3f} s")
+        else:
+            times[(name, task)] = None
+            errors[(name, task)] = E.first_difference(first[(name, task)], reference)
+            log(f"  {TITLES[name]:24s} {task:13s} DIFFERS from Engage: {errors[(name, task)]}")
     return times, errors
 
 
@@ -272,8 +272,8 @@ def write_results(path, args, results, problems, started, load) -> None:
         "",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
-        "Seconds are the best of " + str(args.repeats) + " runs (fewer once a case has "
-        "used 15 s) from the in-memory Arrow table "
+        "Seconds are the best of " + str(args.repeats) + " runs, taken round-robin over the "
+        "engines (fewer once a case has used 15 s), from the in-memory Arrow table "
         "to the result (Engage: `prepare_events` + the metric). `vs Engage` is the engine's "
         "time over Engage's (2 threads). Peak RSS is the process high-water mark (VmHWM) while "
         "one task runs once in its own subprocess, with the Arrow table and the engine's "
