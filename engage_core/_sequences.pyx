@@ -28,49 +28,6 @@ cdef int cmp_rowkey(const void* a, const void* b) noexcept nogil:
     return (x.row > y.row) - (x.row < y.row)
 
 
-cdef struct Rec:
-    int32_t day
-    int32_t period
-    int64_t ts
-    double value
-    uint8_t flags
-
-
-cdef int cmp_rec(const void* a, const void* b) noexcept nogil:
-    cdef const Rec* x = <const Rec*>a
-    cdef const Rec* y = <const Rec*>b
-    if x.day != y.day:
-        return -1 if x.day < y.day else 1
-    if x.ts != y.ts:
-        return -1 if x.ts < y.ts else 1
-    return 0
-
-
-cdef inline bint rec_before(const Rec* x, const Rec* y) noexcept nogil:
-    return x.day < y.day or (x.day == y.day and x.ts < y.ts)
-
-
-cdef void sort_recs(Rec* v, int64_t n) noexcept nogil:
-    """Sort ``v[0:n]`` by (day, ts); insertion sort (stable) for short runs."""
-    cdef int64_t i, j
-    cdef Rec x
-    for i in range(1, n):
-        if rec_before(&v[i], &v[i - 1]):
-            break
-    else:
-        return
-    if n <= 32:
-        for i in range(1, n):
-            x = v[i]
-            j = i - 1
-            while j >= 0 and rec_before(&x, &v[j]):
-                v[j + 1] = v[j]
-                j -= 1
-            v[j + 1] = x
-    else:
-        qsort(v, n, sizeof(Rec), cmp_rec)
-
-
 cdef int cmp_int64(const void* a, const void* b) noexcept nogil:
     cdef int64_t x = (<const int64_t*>a)[0]
     cdef int64_t y = (<const int64_t*>b)[0]
@@ -166,78 +123,10 @@ def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_
     return np.asarray(offsets), np.asarray(rows)
 
 
-def sort_records(const int64_t[::1] key, int64_t n_keys, mask, const int32_t[::1] day,
-                 const int64_t[::1] ts, const int32_t[::1] period, const double[::1] value,
-                 const uint8_t[::1] flags, int nthreads):
-    """Each key's rows (``key >= 0`` and ``mask != 0``) sorted by (day, ts), returned as
-    sorted copies of the per-row arrays: ``(offsets[n_keys + 1], day, ts, period, value,
-    flags)``.
-
-    The rows are scattered as packed records (each thread owns a range of keys and reads
-    the key column sequentially), so the sort and the kernels that follow read memory in
-    order instead of jumping through row indices. Rows with equal (day, ts) keep input
-    order for runs of up to 32 rows; longer runs use qsort, whose order of such ties is
-    deterministic for a given input (only float summation order depends on it).
-    """
-    cdef int64_t n = key.shape[0]
-    cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
-    cdef int64_t[::1] fill
-    cdef const uint8_t[::1] m
-    cdef bint use_mask = mask is not None
-    cdef int64_t i, k, lo, hi, total, pos
-    cdef int t
-    cdef Rec* recs
-    m = mask if use_mask else np.ones(1, dtype=np.uint8)
-    with nogil:
-        for i in range(n):
-            k = key[i]
-            if k >= 0 and (not use_mask or m[i]):
-                offsets[k + 1] += 1
-        for k in range(n_keys):
-            offsets[k + 1] += offsets[k]
-    total = offsets[n_keys]
-    fill = np.array(offsets[:n_keys], dtype=np.int64)
-    cdef int32_t[::1] o_day = np.empty(total, dtype=np.int32)
-    cdef int64_t[::1] o_ts = np.empty(total, dtype=np.int64)
-    cdef int32_t[::1] o_period = np.empty(total, dtype=np.int32)
-    cdef double[::1] o_value = np.empty(total, dtype=np.float64)
-    cdef uint8_t[::1] o_flags = np.empty(total, dtype=np.uint8)
-    recs = <Rec*>malloc(max(total, 1) * sizeof(Rec))
-    if recs == NULL:
-        raise MemoryError()
-    with nogil:
-        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            lo = n_keys * t // nthreads
-            hi = n_keys * (t + 1) // nthreads
-            for i in range(n):
-                k = key[i]
-                if k < lo or k >= hi or (use_mask and not m[i]):
-                    continue
-                pos = fill[k]
-                fill[k] = pos + 1
-                recs[pos].day = day[i]
-                recs[pos].period = period[i]
-                recs[pos].ts = ts[i]
-                recs[pos].value = value[i]
-                recs[pos].flags = flags[i]
-        for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
-            if offsets[k + 1] - offsets[k] > 1:
-                sort_recs(recs + offsets[k], offsets[k + 1] - offsets[k])
-        for i in prange(total, num_threads=nthreads, schedule="static"):
-            o_day[i] = recs[i].day
-            o_ts[i] = recs[i].ts
-            o_period[i] = recs[i].period
-            o_value[i] = recs[i].value
-            o_flags[i] = recs[i].flags
-    free(recs)
-    return (np.asarray(offsets), np.asarray(o_day), np.asarray(o_ts), np.asarray(o_period),
-            np.asarray(o_value), np.asarray(o_flags))
-
-
 def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::1] ts,
          const double[::1] value, const uint8_t[::1] flags, int nthreads):
-    """Group each actor's rows (sorted by day then time, as from sort_records) into
-    (actor, period) runs.
+    """Group each actor's rows ``offsets[a]:offsets[a + 1]`` (sorted copies, by day then
+    time: _common.sorted_records) into (actor, period) runs.
 
     Per run: actor, period, rows, the sum of ``value`` in sorted order, the ``value`` of the
     latest row (largest ts; ties: the largest value), the OR of ``flags`` and whether it

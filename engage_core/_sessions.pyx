@@ -14,7 +14,7 @@ def session_stats(const int64_t[::1] offsets, const int32_t[::1] dayoff, const i
                   const int32_t[::1] group, int n_groups, int n_days, int64_t gap_us,
                   int nthreads):
     """Each actor's rows are ``offsets[a]:offsets[a + 1]`` of ``dayoff`` and ``ts``, sorted by
-    day then time (from _sequences.sort_records).
+    day then time (sorted copies: _common.sorted_records).
 
     Per (group, day): sessions, actors with a session, events and the summed duration
     (us), as ``int64[4, G, D]``; plus every session's key ``group * n_days + day`` and
