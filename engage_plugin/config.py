@@ -40,6 +40,13 @@ REQUIRED = _Missing()
 
 # --- the YAML tree with line numbers ------------------------------------------------------
 
+class _Phrase:
+    """A ``found`` that is shown as is (not as a value)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
 class _Doc:
     """The file's values as plain Python objects plus ``lines[key path] -> line``."""
 
@@ -54,7 +61,8 @@ class _Doc:
 
     def error(self, keypath: tuple, expected: str, found: Any = REQUIRED) -> ConfigError:
         where = ".".join(str(k) for k in keypath) or "(top level)"
-        got = "nothing" if found is REQUIRED else _show(found)
+        got = ("nothing" if found is REQUIRED else found.text if isinstance(found, _Phrase)
+               else _show(found))
         return ConfigError(f"{self.path}:{self.line(keypath)}: {where}: expected {expected}, "
                            f"found {got}")
 
@@ -71,8 +79,13 @@ def _show(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
 def _to_python(loader: yaml.SafeLoader, node: yaml.Node, doc: _Doc, keypath: tuple) -> Any:
     doc.lines.setdefault(keypath, node.start_mark.line + 1)
+    if node.tag not in (MAP_TAG, SEQ_TAG) and not isinstance(node, yaml.ScalarNode):
+        return loader.construct_object(node, deep=True)  # SafeLoader refuses unsafe tags
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
@@ -386,8 +399,9 @@ def _exactly_one(doc, keypath, value, keys) -> str:
     given = [k for k in keys if value.get(k) is not None]
     if len(given) != 1:
         found = "none of them" if not given else "both " + " and ".join(given)
+        given.sort(key=lambda k: doc.line(keypath + (k,)))
         raise doc.error(keypath + ((given[-1],) if given else ()),
-                        "exactly one of " + " / ".join(keys), found)
+                        "exactly one of " + " / ".join(keys), _Phrase(found))
     return given[0]
 
 

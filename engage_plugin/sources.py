@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 
-from engage_core.errors import ConfigError, SchemaError
+from engage_core.errors import ConfigError, RunError, SchemaError
 from engage_plugin.config import PipelineConfig, iter_metrics
 
 USER_TYPES = "an integer or string type (also dictionary-encoded)"
@@ -112,7 +112,7 @@ def _dataset(path: str) -> ds.Dataset:
     exts = {os.path.splitext(f)[1].lower() for f in files}
     if exts <= {".csv", ".tsv", ".gz"} and ".csv" in "".join(files).lower():
         fmt = ds.CsvFileFormat(convert_options=pacsv.ConvertOptions(
-            timestamp_parsers=[pacsv.ISO8601]))
+            timestamp_parsers=[pacsv.ISO8601], strings_can_be_null=True))
     elif exts <= {".parquet", ".pq", ".parq"}:
         fmt = "parquet"
     else:
@@ -149,13 +149,23 @@ def _connect(config: PipelineConfig):
     return duckdb.connect(path, read_only=path != ":memory:")
 
 
+def arrow_stream(con, sql: str, params=None) -> pa.RecordBatchReader:
+    """A DuckDB query as an Arrow record-batch stream (no extra copy of the rows)."""
+    rel = con.sql(sql, params=params or None)
+    for name in ("to_arrow_reader", "fetch_arrow_reader", "record_batch"):
+        method = getattr(rel, name, None)
+        if method is not None:
+            return method()
+    raise RunError("this DuckDB has no Arrow output")
+
+
 def source_schema(config: PipelineConfig) -> pa.Schema:
     """The source's Arrow schema, reading no rows."""
     if config.source.path:
         return _dataset(config.source.path).schema
     con = _connect(config)
     try:
-        return con.execute(f"SELECT * FROM {_relation_sql(config)} AS s LIMIT 0").arrow().schema
+        return arrow_stream(con, f"SELECT * FROM {_relation_sql(config)} AS s LIMIT 0").schema
     except Exception as exc:  # duckdb errors: unknown table, bad query
         raise ConfigError(f"{config.where('source')}: cannot read the source: {exc}") from None
     finally:
@@ -226,7 +236,7 @@ def read_source(config: PipelineConfig, start: dt.date | None = None,
                    f"FROM {_relation_sql(config)} AS s")
             if where:
                 sql += f" WHERE {_quote(ts)} IS NULL OR ({' AND '.join(where)})"
-            reader = con.execute(sql, params).fetch_record_batch()
+            reader = arrow_stream(con, sql, params)
             table = reader.read_all()
         finally:
             con.close()

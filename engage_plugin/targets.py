@@ -101,7 +101,11 @@ class DuckDBTarget:
 
         if self.path != ":memory:" and not os.path.exists(self.path):
             return {}
-        con = self.connect(read_only=True)
+        try:
+            con = self.connect(read_only=True)
+        except Exception as exc:
+            raise RunError(f"cannot open the target {self.path}: {type(exc).__name__}: {exc}") \
+                from exc
         try:
             return dict(con.execute(f"SELECT key, value FROM {self.name('state')}").fetchall())
         except duckdb.CatalogException:
