@@ -26,6 +26,7 @@ build: $(SO_STAMP)
 
 demo: build
 	$(BIN)/engage demo --dir demo_out
+	$(BIN)/python -m engage_plugin.airflow_demo --dir demo_out
 
 test: build
 	$(BIN)/python -m pytest -q

@@ -81,6 +81,7 @@ def summarize(db_path: Path, dag_id: str, out=None) -> dict:
             (dag_id, run_id)).fetchall()
     finally:
         con.close()
+    start, end = (str(v).replace(".000000", "") + " UTC" for v in (start, end))
     print(f"\nAirflow run of {dag_id}: {state}  (data interval {start} .. {end})", file=out)
     for task_id, task_state, duration in tasks:
         line = f"  {task_id:<26} {task_state:<8} {duration or 0:6.1f} s"
@@ -96,6 +97,25 @@ def summarize(db_path: Path, dag_id: str, out=None) -> dict:
               f"rows {extra.get('rows')}", file=out)
     return {"state": state, "tasks": {t: s for t, s, _ in tasks},
             "events": {n: _load(x) for n, x in events}}
+
+
+def table_fingerprints(db: Path) -> dict[str, str]:
+    """``table -> hash of its rows without computed_at`` for every ``engage_`` metric table."""
+    import duckdb
+
+    if not db.exists():
+        return {}
+    out = {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_name like 'engage_%' "
+            "and table_name not in ('engage_runs', 'engage_state', 'engage_rejected_rows')"
+        ).fetchall()]
+        for name in sorted(names):
+            out[name] = con.execute(
+                f'select count(*) || \':\' || coalesce(sum(hash(t)), 0) from '
+                f'(select * exclude (computed_at) from "{name}") t').fetchone()[0]
+    return out
 
 
 def _load(value):
@@ -127,12 +147,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{REPO / 'dags'}")
     took = _run([_airflow(), "db", "migrate"], env, home / "db_migrate.log", "airflow db migrate")
     print(f"  airflow db migrate: {took:.1f} s")
+    before = table_fingerprints(demo_dir / "engage.duckdb")
     took = _run([_airflow(), "dags", "test", args.dag, args.run_after], env,
                 home / "dags_test.log", f"airflow dags test {args.dag}")
     print(f"  airflow dags test {args.dag} {args.run_after}: {took:.1f} s "
           f"(log: {home / 'dags_test.log'})")
     result = summarize(home / "airflow.db", args.dag)
-    return 0 if result["state"] == "success" else 1
+    after = table_fingerprints(demo_dir / "engage.duckdb")
+    same = [t for t in before if after.get(t) == before[t]]
+    print(f"Idempotent: {len(same)} of {len(before)} tables have the same rows as after "
+          f"`engage demo` (only computed_at changed); tables in {demo_dir / 'engage.duckdb'}")
+    return 0 if result["state"] == "success" and len(same) == len(before) else 1
 
 
 if __name__ == "__main__":

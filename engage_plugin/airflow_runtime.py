@@ -138,25 +138,54 @@ def warehouse_lock(config: Any, timeout: float = 3600.0):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def validate(config: Any) -> None:
-    """The checks of ``engage validate`` (file and source schema), writing nothing."""
-    from engage_plugin import runner
+def validate(config: Any) -> dict:
+    """The checks of ``engage validate`` (file, availability, source schema, column types
+    as the engine sees them), writing nothing. Returns ``role -> column``."""
+    import engage_core as ec
+    from engage_plugin.config import check_available
+    from engage_plugin.sources import check_schema, role_columns, source_schema
 
-    check = getattr(runner, "validate_pipeline", None)
-    if check is not None:
-        check(config)
+    check_available(config)
+    schema = source_schema(config)
+    check_schema(config, schema)
+    roles = role_columns(config, schema)
+    ec.prepare_events(schema.empty_table(), user_id=roles["user_id"],
+                      timestamp=roles["timestamp"], event=roles.get("event"),
+                      breakdowns=config.breakdowns(),
+                      calendar=ec.Calendar(timezone=config.timezone,
+                                           week_start=config.week_start))
+    return dict(roles)
 
 
-def ingest(config: Any, first: dt.date, last: dt.date, log=log) -> Any:
-    """The runner's ingest of the days (staging / state); a report-like dict."""
-    from engage_plugin import runner
+def ingest(config: Any, first: dt.date, last: dt.date, log=log) -> dict:
+    """Read the run's days from the source and prepare them as the engine will; write
+    nothing. Returns the counts (rows read / skipped of those days) and the day range the
+    metric tasks will recompute (the runner's hull of this run and the loaded range)."""
+    import engage_core as ec
+    from engage_plugin.runner import plan_range
+    from engage_plugin.sources import read_source
 
-    step = getattr(runner, "ingest_pipeline", None)
-    if step is None:
-        return {"pipeline": ac.pipeline_name(config), "start_day": first.isoformat(),
-                "end_day": last.isoformat(), "note": "ingest happens inside each metric task"}
+    started = time.perf_counter()
+    table, roles = read_source(config, first, last)
+    ev = ec.prepare_events(table, user_id=roles["user_id"], timestamp=roles["timestamp"],
+                           event=roles.get("event"), breakdowns=config.breakdowns(),
+                           calendar=ec.Calendar(timezone=config.timezone,
+                                                week_start=config.week_start))
     with warehouse_lock(config):
-        return step(config, start=first, end=last)
+        hull_start, hull_end, prev_start, prev_end, _ = plan_range(config, first, last, False)
+    report = {
+        "pipeline": ac.pipeline_name(config), "start_day": first.isoformat(),
+        "end_day": last.isoformat(), "rows_read": ev.rows_read,
+        "rows_skipped_null_user": ev.rows_skipped_null_user,
+        "rows_skipped_null_timestamp": ev.rows_skipped_null_timestamp,
+        "users": ev.num_users,
+        "loaded_range": [d and d.isoformat() for d in (prev_start, prev_end)],
+        "recompute_range": [d and d.isoformat() for d in (hull_start, hull_end)],
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    log.info("Engage: %s rows on %s..%s (%s skipped); metric tasks recompute %s..%s",
+             ev.rows_read, first, last, ev.rows_read - ev.num_rows, hull_start, hull_end)
+    return report
 
 
 def run(config: Any, first: dt.date, last: dt.date, *, full_refresh: bool = False,

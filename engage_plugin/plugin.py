@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,14 @@ def last_run(config: Any) -> dict | None:
                               "computed_at") if c in cols), None)
     row = max(rows, key=lambda r: (r[cols.index(order)] is not None, r[cols.index(order)])) \
         if order else rows[-1]
-    return {c: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v)
-            for c, v in zip(cols, row)}
+    out = {c: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v)
+           for c, v in zip(cols, row)}
+    if isinstance(out.get("report"), str):
+        try:
+            out["report"] = json.loads(out["report"])
+        except ValueError:
+            pass
+    return out
 
 
 def _describe(name: str, path: Path, config: Any, error: str | None,

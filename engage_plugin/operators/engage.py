@@ -97,24 +97,28 @@ class EngageValidateOperator(_EngageOperator):
     """Check the pipeline file and the source's schema; write nothing.
 
     Fails (no retry helps) with the file, line and key of a bad file, or the column of a bad
-    schema. Returns ``{"pipeline", "tables", "start_day", "end_day"}``.
+    schema. Returns ``{"pipeline", "tables", "columns", "start_day", "end_day"}``.
     """
 
     def execute(self, context: Any) -> dict:
         config = self.load_config()
         first, last = self.day_range(context, config)
-        rt.validate(config)
+        columns = rt.validate(config)
         self.log.info("Engage pipeline %s is valid; days %s..%s", ac.pipeline_name(config),
                       first, last)
         return {"pipeline": ac.pipeline_name(config), "tables": ac.all_tables(config),
-                "start_day": first.isoformat(), "end_day": last.isoformat()}
+                "columns": columns, "start_day": first.isoformat(),
+                "end_day": last.isoformat()}
 
 
 class EngageIngestOperator(_EngageOperator):
-    """Read the run's days from the source and prepare them (the runner's ingest step).
+    """Read the run's days from the source and prepare them as the engine will; write nothing.
 
-    What lands in the warehouse is the runner's business (see ``docs/airflow.md``); the task
-    returns the counts of the ingest (rows read, skipped, days) as its small XCom report.
+    Fails early (before the metric tasks fan out) on an unreadable source or bad rows, and
+    returns the counts of those days (rows read, skipped, users) with the day range the
+    metric tasks will recompute (the runner's hull of the run and the loaded range). The
+    runner has no separate staging step in this version: each metric task reads that range
+    from the source itself (see ``docs/airflow.md``).
     """
 
     def execute(self, context: Any) -> dict:
