@@ -102,6 +102,14 @@ def _retention(con, prefix, out) -> None:
     _print_grid(header, grid, out)
 
 
+def _last_day(con, prefix):
+    """The last day of data, from the daily tables (None when neither is there)."""
+    for t in (f"{prefix}engagement_daily", f"{prefix}active_users"):
+        if _table_exists(con, t):
+            return _rows(con, f"select max(day) from {t}")[0][0]
+    return None
+
+
 def _lifecycle(con, prefix, out) -> None:
     t = f"{prefix}lifecycle"
     if not _table_exists(con, t):
@@ -110,9 +118,11 @@ def _lifecycle(con, prefix, out) -> None:
         select period_start, new_users, returning_users, resurrecting_users, dormant_users
         from {t} where period = 'week' and segment = 'all'
         order by period_start desc limit ?""", [LIFECYCLE_PERIODS])
-    print(f"\nLifecycle, last {len(rows)} weeks (dormant = active the week before, not this week)",
-          file=out)
-    grid = [[str(p), n + r + s, n, r, s, -d] for p, n, r, s, d in reversed(rows)]
+    last_day = _last_day(con, prefix)
+    print(f"\nLifecycle, last {len(rows)} weeks (dormant = active the week before, not this "
+          "week; * = week not over)", file=out)
+    grid = [[str(p) + ("*" if last_day is not None and (last_day - p).days < 6 else ""),
+             n + r + s, n, r, s, -d] for p, n, r, s, d in reversed(rows)]
     _print_grid(["week", "active", "new", "returning", "resurrecting", "dormant"], grid, out)
 
 
@@ -165,12 +175,18 @@ def print_report(report: dict, out=sys.stdout) -> None:
     written = report.get("rows_written")
     if isinstance(written, dict):
         written = f"{sum(written.values())} in {len(written)} tables"
-    seconds = report.get("seconds", report.get("total_seconds"))
-    if seconds is None and isinstance(report.get("steps"), dict):
-        seconds = sum(v for v in report["steps"].values() if isinstance(v, (int, float)))
+    steps = report.get("seconds")
+    seconds = report.get("total_seconds")
+    if isinstance(steps, dict):
+        if seconds is None:
+            seconds = sum(v for v in steps.values() if isinstance(v, (int, float)))
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in steps.items() if isinstance(v, (int, float)))
+    elif seconds is None:
+        seconds, steps = steps, None
     figures = [("rows read", read), ("rows skipped", skipped), ("rows rejected", rejected),
                ("rows written", written),
-               ("seconds", f"{seconds:.2f}" if isinstance(seconds, (int, float)) else seconds)]
+               ("seconds", f"{seconds:.2f}" if isinstance(seconds, (int, float)) else seconds),
+               ("seconds by step", steps or None)]
     for name, value in figures:
         if value is not None:
-            print(f"  {name + ':':15s} {value}", file=out)
+            print(f"  {name + ':':17s} {value}", file=out)
