@@ -123,3 +123,26 @@ def test_whole_dag_runs_with_dag_test_exact_and_emits_asset_events(tmp_path):
         assert extra["start_day"] == extra["end_day"] == LAST_DAY.isoformat()
         assert extra["pipeline"] == "shop" and extra["table"] == table and extra["rows"] > 0
     assert took < 90
+
+
+def test_pipelines_folder_from_env_var_then_airflow_variable_then_default(tmp_path, monkeypatch):
+    from engage_plugin.dag_factory import pipelines_dir
+
+    monkeypatch.delenv("ENGAGE_PIPELINES_DIR", raising=False)
+    monkeypatch.delenv("AIRFLOW_VAR_ENGAGE_PIPELINES_DIR", raising=False)
+    assert pipelines_dir(tmp_path / "default") == tmp_path / "default"
+    monkeypatch.setenv("AIRFLOW_VAR_ENGAGE_PIPELINES_DIR", str(tmp_path / "from_variable"))
+    assert pipelines_dir(tmp_path / "default") == tmp_path / "from_variable"
+    monkeypatch.setenv("ENGAGE_PIPELINES_DIR", str(tmp_path / "from_env"))
+    assert pipelines_dir(tmp_path / "default") == tmp_path / "from_env"
+
+
+def test_two_files_with_one_pipeline_name_are_an_error_not_a_silent_override(tmp_path):
+    write_pipeline(tmp_path / "a", name="same")
+    write_pipeline(tmp_path / "b", name="same")
+    dags = load_pipeline_dags(tmp_path, files=[tmp_path / "a" / "same.yaml",
+                                               tmp_path / "b" / "same.yaml"])
+    assert set(dags) == {"engage_same", "engage_pipeline_errors"}
+    with pytest.raises(Exception, match=r"b/same.yaml: pipeline: 'same' is already the "
+                                        r"pipeline of .*a/same.yaml"):
+        dags["engage_pipeline_errors"].validate()

@@ -216,3 +216,17 @@ def test_lineage_builds_operator_lineage_when_openlineage_is_there(shop, monkeyp
     lineage = op.get_openlineage_facets_on_complete(None)
     assert lineage.inputs == [Dataset("file", shop.events)]
     assert lineage.outputs == [Dataset(f"duckdb://{shop.db}", t) for t in shop.tables]
+
+
+def test_plugin_macros_are_registered_under_macros_engage(shop, monkeypatch):
+    from airflow import plugins_manager
+    from airflow.sdk.execution_time import macros
+
+    monkeypatch.setenv("ENGAGE_PIPELINES_DIR", shop.folder)
+    plugins_manager.integrate_macros_plugins()
+    assert macros.engage.table("shop", "retention") == "engage_retention"
+    import jinja2
+
+    rendered = jinja2.Template("select * from {{ macros.engage.table('shop', 'lifecycle') }}"
+                               ).render(macros=macros)
+    assert rendered == "select * from engage_lifecycle"
