@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import types
 from collections import defaultdict
+from pathlib import Path
 
 import airflow_env  # noqa: F401  (skips this module without Airflow; private AIRFLOW_HOME)
 import duckdb
@@ -230,3 +231,22 @@ def test_plugin_macros_are_registered_under_macros_engage(shop, monkeypatch):
     rendered = jinja2.Template("select * from {{ macros.engage.table('shop', 'lifecycle') }}"
                                ).render(macros=macros)
     assert rendered == "select * from engage_lifecycle"
+
+
+def test_bad_input_fails_without_retry_but_stays_an_engage_error(tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from engage_core.errors import SchemaError
+
+    bad = write_pipeline(tmp_path, name="cols")
+    text = Path(bad.yaml).read_text().replace("  path:", "  columns: {user_id: nobody}\n  path:")
+    Path(bad.yaml).write_text(text)
+    with pytest.raises(SchemaError) as info:
+        EngageValidateOperator(task_id="validate", pipeline_path=bad.yaml).execute(
+            last_day_context())
+    assert isinstance(info.value, AirflowFailException)
+    assert "nobody" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        EngageRunOperator(task_id="t", pipeline_path=bad.yaml, start_day="2025-02-30").execute(
+            last_day_context())
+    assert isinstance(info.value, AirflowFailException) and "2025-02-30" in str(info.value)

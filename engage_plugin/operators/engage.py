@@ -21,15 +21,47 @@ XCom. Runs are idempotent (METRICS.md section 5), so Airflow retries and reruns 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
-from engage_core.errors import ConfigError
+from engage_core.errors import ConfigError, SchemaError
 from engage_plugin import airflow_config as ac
 from engage_plugin import airflow_runtime as rt
+
+
+class EngageConfigFailure(AirflowFailException, ConfigError):
+    """A bad pipeline file or option: the task fails without retrying (no retry helps)."""
+
+
+class EngageSchemaFailure(AirflowFailException, SchemaError):
+    """A source without a usable column: the task fails without retrying."""
+
+
+def _no_retry(exc: Exception) -> Exception:
+    """The same error, also an ``AirflowFailException`` so Airflow does not retry it."""
+    cls = EngageSchemaFailure if isinstance(exc, SchemaError) else EngageConfigFailure
+    return cls(str(exc))
+
+
+def _fail_fast(execute):
+    """A bad file, option or schema fails the task at once, without retries (``RunError``
+    and other failures while running are retried as usual)."""
+
+    @functools.wraps(execute)
+    def wrapper(self, context):
+        try:
+            return execute(self, context)
+        except (ConfigError, SchemaError) as exc:
+            if isinstance(exc, AirflowFailException):
+                raise
+            raise _no_retry(exc) from exc
+
+    return wrapper
 
 
 def _as_bool(value: Any) -> bool:
@@ -100,6 +132,7 @@ class EngageValidateOperator(_EngageOperator):
     schema. Returns ``{"pipeline", "tables", "columns", "start_day", "end_day"}``.
     """
 
+    @_fail_fast
     def execute(self, context: Any) -> dict:
         config = self.load_config()
         first, last = self.day_range(context, config)
@@ -121,6 +154,7 @@ class EngageIngestOperator(_EngageOperator):
     from the source itself (see ``docs/airflow.md``).
     """
 
+    @_fail_fast
     def execute(self, context: Any) -> dict:
         config = self.load_config()
         first, last = self.day_range(context, config)
@@ -149,6 +183,7 @@ class EngageRunOperator(_EngageOperator):
         families = self.metrics or ac.metric_families(config)
         return [t for f in families for t in ac.family_tables(config, f)]
 
+    @_fail_fast
     def execute(self, context: Any) -> dict:
         config = self.load_config()
         first, last = self.day_range(context, config)
@@ -173,6 +208,7 @@ class EngagePublishOperator(_EngageOperator):
     def _lineage_tables(self, config: Any) -> list[str]:
         return ac.all_tables(config)
 
+    @_fail_fast
     def execute(self, context: Any) -> dict:
         config = self.load_config()
         first, last = self.day_range(context, config)
@@ -195,5 +231,5 @@ class EngagePublishOperator(_EngageOperator):
                 "end_day": last.isoformat(), "tables": published}
 
 
-__all__ = ["EngageIngestOperator", "EngagePublishOperator", "EngageRunOperator",
-           "EngageValidateOperator"]
+__all__ = ["EngageConfigFailure", "EngageIngestOperator", "EngagePublishOperator",
+           "EngageRunOperator", "EngageSchemaFailure", "EngageValidateOperator"]
