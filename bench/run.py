@@ -284,6 +284,11 @@ def write_results(path, args, results, problems, started, load) -> None:
         "Self-check: " + ("all engines agree with the reference." if not problems
                           else "; ".join(problems)),
     ]
+    if max(load) > (os.cpu_count() or 1):
+        lines += ["", f"**Caution:** the load average ({max(load):.1f}) was above the number of "
+                      "cores: other processes shared the CPU, so the seconds are inflated and "
+                      "noisy (2-thread runs suffer most). Rerun on a quiet machine for figures "
+                      "to quote."]
     for r in results:
         lines += ["", f"## {r['events']:,} events, {r['users']:,} users, {r['ids']} ids, "
                       f"{r['order']} order", "", format_markdown(r["rows"])]
