@@ -1,8 +1,9 @@
 """Load and validate a pipeline YAML file (PIPELINE.md) into a frozen :class:`PipelineConfig`.
 
-The file is read with ``yaml.SafeLoader`` only. The node tree is composed first, so every
-error names ``file:line: key path: expected ..., found ...``. Relative paths (``source.path``
-and ``duckdb:///`` file URIs) resolve against the YAML file's directory.
+The file is read with ``yaml.SafeLoader`` only (:mod:`engage_plugin.yaml_tree`): the node
+tree is composed first, so every error names ``file:line: key path: expected ..., found
+...``. Relative paths (``source.path`` and ``duckdb:///`` file URIs) resolve against the
+YAML file's directory.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import re
 import zoneinfo
 from typing import Any
 
-import yaml
-
 from engage_core.errors import ConfigError
+from engage_plugin.yaml_tree import REQUIRED, _Doc, _Phrase, read_yaml
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -28,102 +28,6 @@ PERIODS = ("day", "week", "month", "quarter")
 #: metrics the engine computes in this version of the pipeline runner
 AVAILABLE_METRICS = ("active_users", "engagement_daily", "stickiness", "retention",
                      "lifecycle", "first_week")
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<required>"
-
-
-REQUIRED = _Missing()
-
-
-# --- the YAML tree with line numbers ------------------------------------------------------
-
-class _Phrase:
-    """A ``found`` that is shown as is (not as a value)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-class _Doc:
-    """The file's values as plain Python objects plus ``lines[key path] -> line``."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.lines: dict[tuple, int] = {}
-
-    def line(self, keypath: tuple) -> int:
-        while keypath and keypath not in self.lines:
-            keypath = keypath[:-1]
-        return self.lines.get(keypath, 1)
-
-    def error(self, keypath: tuple, expected: str, found: Any = REQUIRED) -> ConfigError:
-        where = ".".join(str(k) for k in keypath) or "(top level)"
-        got = ("nothing" if found is REQUIRED else found.text if isinstance(found, _Phrase)
-               else _show(found))
-        return ConfigError(f"{self.path}:{self.line(keypath)}: {where}: expected {expected}, "
-                           f"found {got}")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return f"a list {value!r}" if len(repr(value)) < 60 else "a list"
-    if value is None:
-        return "null"
-    return f"{type(value).__name__} {value!r}"
-
-
-MAP_TAG, SEQ_TAG = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-
-
-def _to_python(loader: yaml.SafeLoader, node: yaml.Node, doc: _Doc, keypath: tuple) -> Any:
-    doc.lines.setdefault(keypath, node.start_mark.line + 1)
-    if node.tag not in (MAP_TAG, SEQ_TAG) and not isinstance(node, yaml.ScalarNode):
-        return loader.construct_object(node, deep=True)  # SafeLoader refuses unsafe tags
-    if isinstance(node, yaml.MappingNode):
-        out: dict = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int)):
-                raise doc.error(keypath, "text keys", key)
-            key = str(key)
-            if key in out:
-                doc.lines[keypath + (key,)] = key_node.start_mark.line + 1
-                raise doc.error(keypath + (key,), "each key once", "a duplicate key")
-            doc.lines[keypath + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(loader, value_node, doc, keypath + (key,))
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(loader, item, doc, keypath + (i,)) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
-def _read(path: str) -> tuple[Any, _Doc]:
-    doc = _Doc(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the pipeline file: {exc.strerror or exc}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        value = {} if node is None else _to_python(loader, node, doc, ())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError(f"{path}:{line}: not valid YAML: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}:1: not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return value, doc
 
 
 # --- value checkers -----------------------------------------------------------------------
@@ -509,7 +413,7 @@ def _metrics(doc, raw) -> dict:
 def load_pipeline(path) -> PipelineConfig:
     """Read and check a pipeline file; raise :class:`ConfigError` naming file, line and key."""
     path = os.fspath(path)
-    raw, doc = _read(path)
+    raw, doc = read_yaml(path)
     if not isinstance(raw, dict):
         raise doc.error((), "a mapping of pipeline keys", raw)
     _check_keys(doc, (), raw, TOP_KEYS)
