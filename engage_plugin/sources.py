@@ -94,29 +94,33 @@ def local_bounds(timezone: str, start: dt.date | None, end: dt.date | None):
     return lo, hi
 
 
-def _files(path: str) -> list[str]:
+def _files(path: str, where: str) -> list[str]:
     if any(ch in path for ch in "*?["):
         files = sorted(glob.glob(path, recursive=True))
     elif os.path.isdir(path):
         files = sorted(f for f in glob.glob(os.path.join(path, "**", "*"), recursive=True)
-                       if os.path.isfile(f))
+                       if os.path.isfile(f) and not os.path.basename(f).startswith(("_", ".")))
     else:
         files = [path] if os.path.exists(path) else []
     if not files:
-        raise ConfigError(f"source.path: no file matches {path}")
+        raise ConfigError(f"{where}: expected Parquet or CSV files, found no file matching "
+                          f"{path}")
     return files
 
 
-def _dataset(path: str) -> ds.Dataset:
-    files = _files(path)
-    exts = {os.path.splitext(f)[1].lower() for f in files}
-    if exts <= {".csv", ".tsv", ".gz"} and ".csv" in "".join(files).lower():
+def _dataset(config: PipelineConfig) -> ds.Dataset:
+    path = config.source.path
+    where = config.where("source", "path")
+    files = _files(path, where)
+    names = [f.lower() for f in files]
+    if all(n.endswith((".csv", ".csv.gz")) for n in names):
         fmt = ds.CsvFileFormat(convert_options=pacsv.ConvertOptions(
             timestamp_parsers=[pacsv.ISO8601], strings_can_be_null=True))
-    elif exts <= {".parquet", ".pq", ".parq"}:
+    elif all(n.endswith((".parquet", ".pq", ".parq")) for n in names):
         fmt = "parquet"
     else:
-        raise ConfigError(f"source.path: expected Parquet or CSV files, found {sorted(exts)}")
+        exts = sorted({os.path.splitext(n)[1] or n for n in names})
+        raise ConfigError(f"{where}: expected Parquet or CSV files (one format), found {exts}")
     return ds.dataset(files, format=fmt)
 
 
@@ -162,7 +166,7 @@ def arrow_stream(con, sql: str, params=None) -> pa.RecordBatchReader:
 def source_schema(config: PipelineConfig) -> pa.Schema:
     """The source's Arrow schema, reading no rows."""
     if config.source.path:
-        return _dataset(config.source.path).schema
+        return _dataset(config).schema
     con = _connect(config)
     try:
         return arrow_stream(con, f"SELECT * FROM {_relation_sql(config)} AS s LIMIT 0").schema
@@ -210,7 +214,7 @@ def read_source(config: PipelineConfig, start: dt.date | None = None,
         lo_v = start - pad if start else None
         hi_v = end + pad + pad if end else None
     if config.source.path:
-        dataset = _dataset(config.source.path)
+        dataset = _dataset(config)
         flt = None
         if lo_v is not None or hi_v is not None:
             cond = None

@@ -153,3 +153,20 @@ def test_module_entry_point(shop):
     done = subprocess.run([sys.executable, "-m", "engage_plugin.cli", "validate", str(shop)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0 and "ok: pipeline shop" in done.stdout
+
+
+def test_no_source_file_is_a_bad_file_exit_2(tmp_path, capsys):
+    path = write_pipeline(tmp_path, "  path: data/*.parquet")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:4: source.path: expected Parquet or CSV files, found no file matching " \
+        f"{tmp_path / 'data' / '*.parquet'}" in err
+
+
+def test_glob_over_several_parquet_files(tmp_path, capsys):
+    t = events_table()
+    write_parquet(tmp_path / "data" / "a", t.slice(0, 20))
+    write_parquet(tmp_path / "data" / "b", t.slice(20))
+    path = write_pipeline(tmp_path, "  path: data/*/events.parquet")
+    assert main(["run", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows_read"] == t.num_rows
