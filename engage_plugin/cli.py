@@ -121,7 +121,10 @@ def cmd_demo(args) -> int:
 
 
 def cmd_superset_bundle(args) -> int:
-    raise ConfigError("superset-bundle is not available in this version")
+    from engage_plugin.superset import build_bundle
+
+    print(build_bundle(args.file, args.output))
+    return 0
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "demo": cmd_demo,
