@@ -171,3 +171,15 @@ def test_end_day_before_last_day_is_an_error():
     ev = _prep(_table([1], [datetime(2025, 5, 1, 12)]))
     with pytest.raises(ValueError):
         ec.active_users(ev, end_day=date(2025, 4, 30))
+
+
+def test_primary_keys_stay_unique_when_a_breakdown_value_is_all():
+    # METRICS.md 4: "The primary key is listed; a load replaces rows by key", and section 3
+    # reserves 'all' for the whole population: a segment whose value is the text 'all' must
+    # not produce a second row with the same key as the population's row.
+    ev = _prep(_table([1, 2], [datetime(2025, 1, 1), datetime(2025, 1, 1)], platform=["all", "web"]))
+    metrics = ["active_users", "engagement_daily", "stickiness", "retention", "retention",
+               "lifecycle", "first_week"]
+    for metric, table in zip(metrics, _all_metrics(ev, 1, "platform")):
+        keys = [tuple(r[k] for k in ref.PRIMARY_KEYS[metric]) for r in table.to_pylist()]
+        assert len(keys) == len(set(keys)), (metric, sorted(keys))

@@ -11,7 +11,7 @@ import reference as ref
 from enginecheck import assert_matches, assert_report, prepare, reference_log, resolve_end_day
 from strategies import cases
 
-SETTINGS = settings(max_examples=50, deadline=None,
+SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 EVENTS = st.sampled_from([None, ["a"], ["a", "b"], ["zzz"], ["signup", "c"]])
 BREAKDOWN = st.sampled_from([None, "platform"])
@@ -76,7 +76,7 @@ def test_stickiness(case, period, events, breakdown, end, threads):
     assert_matches("stickiness", got, want)
 
 
-@settings(SETTINGS, max_examples=70)
+@settings(SETTINGS, max_examples=120)
 @given(case=cases(), period=PERIODS, max_offset=st.sampled_from([12, 0, 1, 3]),
        start_events=EVENTS, return_events=EVENTS, breakdown=BREAKDOWN, end=END, threads=THREADS)
 def test_retention(case, period, max_offset, start_events, return_events, breakdown, end, threads):
