@@ -13,6 +13,8 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
                mask, seg, int64_t n_users):
     """Each user's first qualifying row: its day and segment code.
 
+    ``day`` must be >= 0 (offsets from the first day of data): -1 marks "no row".
+
     The first row is the one with the smallest timestamp; among rows with that timestamp
     the smallest segment code wins. Users without a qualifying row get day -1.
     Returns ``(first_day[n_users], first_seg[n_users], first_ts[n_users])``.

@@ -112,9 +112,10 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
     rev = np.zeros((n_groups, n_periods, n_k), dtype=np.float64)
     if n_days:
         first_day, first_seg, _ = _cohorts.first_rows(
-            ev.user, ev.ts, ev.day, mask, None if seg is None else seg.codes, ev.num_users)
+            ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
+            ev.num_users)
         has = first_day >= 0
-        cohort = np.where(has, pm.of_day[np.clip(first_day - first, 0, None)], -1)
+        cohort = np.where(has, pm.of_day[np.clip(first_day, 0, None)], -1)
         group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
         prow = c.period_of_rows(ev, pm, first)
         r = c.actor_runs(ev, ev.user, ev.num_users, mask, prow, nthreads, first, value=values)

@@ -23,6 +23,10 @@ USER_TYPES = "any integer type, string, large_string, binary, or a dictionary of
 TIMESTAMP_TYPES = "timestamp (any unit, with or without time zone), date32 or date64"
 EVENT_TYPES = "string, large_string or dictionary<string>"
 NONE_SEGMENT = "(none)"
+ALL_SEGMENT = "all"
+# A breakdown value that reads like a reserved label gets this suffix, so that segment
+# keys stay unique: the value 'all' shows as 'all (value)', '(none)' as '(none) (value)'.
+RESERVED_SUFFIX = " (value)"
 NUMERIC_TYPES = "any integer, floating-point or decimal type"
 
 
@@ -65,6 +69,8 @@ class Events:
         self.segments = segments
         self._user_index = user_index
         self._user_kind = user_kind
+        self._user_keep = None  # index ids kept (None: all), when some users only had skipped rows
+        self._num_users = len(user_index)
         self._user_type = user_type
         self.row = row  # each kept row's position in the input (0-based, across batches)
         self.numeric = numeric or {}  # name -> (float64 values, uint8 valid)
@@ -79,7 +85,7 @@ class Events:
 
     @property
     def num_users(self) -> int:
-        return len(self._user_index)
+        return self._num_users
 
     @property
     def first_day_number(self):
@@ -99,8 +105,23 @@ class Events:
         n = self.last_day_number
         return None if n is None else day_to_date(n)
 
+    def _compact_users(self) -> None:
+        """Renumber users so that only users with a kept row have a number."""
+        seen = np.zeros(len(self._user_index), dtype=bool)
+        seen[self.user] = True
+        if seen.all():
+            return
+        new_id = (np.cumsum(seen) - 1).astype(np.int32)
+        self.user = np.ascontiguousarray(new_id[self.user])
+        self._user_keep = np.nonzero(seen)[0]
+        self._num_users = int(seen.sum())
+
     def user_ids(self) -> pa.Array:
         """The original user id of every dense user number."""
+        ids = self._all_user_ids()
+        return ids if self._user_keep is None else ids.take(pa.array(self._user_keep))
+
+    def _all_user_ids(self) -> pa.Array:
         if self._user_kind == "int":
             keys = self._user_index.keys()
             if self._user_type == pa.uint64():
@@ -202,6 +223,15 @@ def _encode_text(col: pa.Array, index) -> np.ndarray:
     return arrow_io.encode_bytes(col, index)
 
 
+def _label(value: str) -> str:
+    """The segment label of a breakdown value: the value itself, with RESERVED_SUFFIX added
+    when, without its trailing suffixes, it reads 'all' or '(none)' (one-to-one)."""
+    base = value
+    while base.endswith(RESERVED_SUFFIX):
+        base = base[: -len(RESERVED_SUFFIX)]
+    return value + RESERVED_SUFFIX if base in (ALL_SEGMENT, NONE_SEGMENT) else value
+
+
 def _sorted_segments(name: str, codes: np.ndarray, index) -> Segments:
     """Recode a breakdown column so that code order is text order over the values seen on
     kept rows (values seen only on skipped rows are dropped); nulls get the last code."""
@@ -213,7 +243,7 @@ def _sorted_segments(name: str, codes: np.ndarray, index) -> Segments:
     rank = np.full(len(values) + 1, -1, dtype=np.int32)
     rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
     rank[len(values)] = len(order)  # code -1 (null) -> the last code
-    labels = [values[i] for i in order] + ([NONE_SEGMENT] if has_null else [])
+    labels = [_label(values[i]) for i in order] + ([NONE_SEGMENT] if has_null else [])
     remapped = rank[np.where(codes < 0, len(values), codes)]
     return Segments(name, np.ascontiguousarray(remapped, dtype=np.int32), labels)
 
@@ -310,13 +340,15 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     events = cat("event", np.int32) if event is not None else None
     event_names = arrow_io.decode_bytes_index(event_index).to_pylist() if event is not None else []
     segments = {b: _sorted_segments(b, cat(f"seg:{b}", np.int32), seg_index[b]) for b in breakdowns}
-    return Events(calendar=calendar, user=user, day=day_i64.astype(np.int32), ts=ts_us,
+    ev = Events(calendar=calendar, user=user, day=day_i64.astype(np.int32), ts=ts_us,
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
                   user_type=user_type, row=cat("row", np.int64),
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
+    ev._compact_users()
+    return ev
 
 
 def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:

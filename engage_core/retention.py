@@ -84,10 +84,10 @@ class _State:
         start_mask = ev.event_mask(start_events, "start_events")
         return_mask = ev.event_mask(return_events, "return_events")
         first_day, first_seg, t0 = _cohorts.first_rows(
-            ev.user, ev.ts, ev.day, start_mask, None if self.seg is None else self.seg.codes,
-            ev.num_users)
+            ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
+            None if self.seg is None else self.seg.codes, ev.num_users)
         has = first_day >= 0
-        self.cohort = np.where(has, self.pm.of_day[np.clip(first_day - self.first, 0, None)],
+        self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
                                -1).astype(np.int32)
         self.group = ((first_seg + 1) if self.seg is not None
                       else np.zeros(ev.num_users)).astype(np.int32)
