@@ -6,7 +6,8 @@
 * A FastAPI app at ``/engage`` in the API server: ``GET /engage/pipelines`` lists the
   pipelines of the pipelines folder with their DAG, tables and last run report (the newest
   row of the target's ``{prefix}runs`` table, when it has one); ``GET
-  /engage/pipelines/{name}`` shows one.
+  /engage/pipelines/{name}`` shows one. Callers need an Airflow JWT of a user who may read
+  DAGs (see :func:`authorized`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException, Request
 
 from engage_core.errors import ConfigError, EngageError
 from engage_plugin import airflow_config as ac
@@ -130,10 +132,27 @@ def _describe(name: str, path: Path, config: Any, error: str | None,
     }
 
 
-def _make_app():
-    from fastapi import FastAPI, HTTPException
+async def authorized(request: Request) -> None:
+    """Airflow's own authentication for the ``/engage`` app: a JWT (bearer header or the UI's
+    cookie) of a user allowed to read DAGs. Airflow mounts plugin apps without auth, so the
+    app asks the auth manager itself; imported at request time, so loading the plugin in a
+    task or CLI process stays cheap."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.core_api import security
 
-    app = FastAPI(title="Engage", description="Engage pipelines, their tables and last runs")
+    credentials = await security.bearer_scheme(request)
+    user = await security.get_user(request, None, credentials)
+    if not get_auth_manager().is_authorized_dag(method="GET", user=user):
+        raise HTTPException(status_code=403, detail="Forbidden: needs read access to DAGs")
+
+
+def _make_app():
+    async def guard(request: Request) -> None:
+        await authorized(request)
+
+    app = FastAPI(title="Engage", description="Engage pipelines, their tables and last runs",
+                  dependencies=[Depends(guard)])
+    app.state.guard = guard
 
     @app.get("/pipelines")
     def list_pipelines() -> list[dict]:

@@ -173,11 +173,14 @@ def test_macros_and_api_list_pipelines_tables_and_last_run(shop, monkeypatch):
     from engage_plugin import plugin
 
     monkeypatch.setenv("ENGAGE_PIPELINES_DIR", shop.folder)
+    EngageRunOperator(task_id="t", pipeline_path=shop.yaml).execute(last_day_context())
     assert plugin.table("shop", "active_users") == "engage_active_users"
     assert plugin.tables("shop") == shop.tables
     with pytest.raises(ConfigError, match="no pipeline 'nope'"):
         plugin.table("nope", "active_users")
     app = plugin.EngagePlugin.fastapi_apps[0]["app"]
+    assert TestClient(app).get("/pipelines").status_code == 401  # Airflow's auth is required
+    app.dependency_overrides[app.state.guard] = lambda: None
     client = TestClient(app)
     listed = client.get("/pipelines").json()
     (entry,) = [p for p in listed if p["pipeline"] == "shop"]
