@@ -5,6 +5,13 @@ function per metric returns the metric's table (METRICS.md section 4) as a
 ``pyarrow.Table``. The heavy lifting happens in Cython kernels that release the GIL.
 """
 
+import os
+
+# The kernels' OpenMP threads sleep between parallel regions instead of spinning: on a
+# shared Airflow worker a spinning thread would steal the core another process needs.
+# Set OMP_WAIT_POLICY yourself before importing engage_core to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 from engage_core.activity import active_users, engagement_daily, stickiness
 from engage_core.calendar import Calendar
 from engage_core.cohorts import first_week, lifecycle

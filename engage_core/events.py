@@ -72,7 +72,9 @@ class Events:
         self._user_keep = None  # index ids kept (None: all), when some users only had skipped rows
         self._num_users = len(user_index)
         self._user_type = user_type
-        self.row = row  # each kept row's position in the input (0-based, across batches)
+        # each kept row's position in the input (0-based, across batches); kept only when
+        # numeric columns are prepared (the metrics that can reject rows need them)
+        self.row = row
         self.numeric = numeric or {}  # name -> (float64 values, uint8 valid)
         self.rows_read = rows_read
         self.rows_skipped_null_user = skipped_user
@@ -307,8 +309,9 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         all_kept = bool(keep.all())
         parts["user"].append(users if all_kept else users[keep])
         parts["ts"].append(ts if all_kept else ts[keep])
-        positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
-        parts["row"].append(positions if all_kept else positions[keep])
+        if numeric:
+            positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
+            parts["row"].append(positions if all_kept else positions[keep])
         for name in numeric:
             col = batch.column(name)
             values = col.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
@@ -344,7 +347,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
-                  user_type=user_type, row=cat("row", np.int64),
+                  user_type=user_type, row=cat("row", np.int64) if numeric else None,
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
     ev._compact_users()
