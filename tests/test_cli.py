@@ -108,10 +108,16 @@ def test_metric_not_available_fails_early_exit_2(shop, tmp_path, capsys):
     assert not (tmp_path / "engage.duckdb").exists()
 
 
-def test_superset_bundle_not_available(shop, tmp_path, capsys):
-    assert main(["superset-bundle", str(shop), "-o", str(tmp_path / "b.zip")]) == 2
-    assert "superset-bundle is not available in this version" in capsys.readouterr().err
-    assert not (tmp_path / "b.zip").exists()
+def test_superset_bundle_exit_status(shop, tmp_path, capsys):
+    """superset-bundle (engage_plugin.superset) writes the zip; a bad file exits 2."""
+    import zipfile
+
+    assert main(["superset-bundle", str(shop), "-o", str(tmp_path / "b.zip")]) == 0
+    assert zipfile.ZipFile(tmp_path / "b.zip").namelist()
+    assert main(["superset-bundle", str(tmp_path / "nope.yaml"), "-o",
+                 str(tmp_path / "c.zip")]) == 2
+    assert "cannot read the pipeline file" in capsys.readouterr().err
+    assert not (tmp_path / "c.zip").exists()
 
 
 def test_failure_while_running_exit_1(shop, tmp_path, capsys):
@@ -145,8 +151,9 @@ def test_the_installed_command(shop, tmp_path):
     (tmp_path / "broken" / "engage.duckdb").write_bytes(b"garbage" * 500)
     failed = engage("run", str(other))
     assert failed.returncode == 1 and "engage: error:" in failed.stderr
-    unavailable = engage("superset-bundle", str(shop), "-o", str(tmp_path / "x.zip"))
-    assert unavailable.returncode == 2
+    missing = engage("superset-bundle", str(tmp_path / "nope.yaml"), "-o",
+                     str(tmp_path / "x.zip"))
+    assert missing.returncode == 2 and not (tmp_path / "x.zip").exists()
 
 
 def test_module_entry_point(shop):
