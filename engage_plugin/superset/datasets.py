@@ -135,14 +135,14 @@ def saved_metrics(table: str) -> list[dict]:
         if name in KEY_COLUMNS or typ in (D, TS, T, S):
             continue
         if typ in (B, I):
-            out.append(_metric(f"sum__{name}", f"SUM({name})", f"SUM({name})", ",d"))
+            out.append(_metric(f"sum__{name}", f"SUM({name})", name, ",d"))
             out.append(_metric(f"max__{name}", f"MAX({name})", f"MAX({name})", ",d"))
         else:
             fmt = RATE_FORMAT if _is_rate(name) else ",.2f"
             if not _is_rate(name) and not name.startswith(("avg_", "median_")) \
                     and "_per_" not in name:
-                out.append(_metric(f"sum__{name}", f"SUM({name})", f"SUM({name})", fmt))
-            out.append(_metric(f"avg__{name}", f"AVG({name})", f"AVG({name})", fmt))
+                out.append(_metric(f"sum__{name}", f"SUM({name})", f"total {name}", fmt))
+            out.append(_metric(f"avg__{name}", f"AVG({name})", name, fmt))
             out.append(_metric(f"max__{name}", f"MAX({name})", f"MAX({name})", fmt))
     for name, expr, fmt in RATIOS.get(table, ()):
         out.append(_metric(name, expr, name.replace("_", " "), fmt))
