@@ -188,13 +188,14 @@ def ingest(config: Any, first: dt.date, last: dt.date, log=log) -> dict:
     return report
 
 
-def run(config: Any, first: dt.date, last: dt.date, *, full_refresh: bool = False,
+def run(config: Any, first: dt.date | None, last: dt.date, *, full_refresh: bool = False,
         log=log) -> Any:
-    """``run_pipeline`` over the days, holding the warehouse lock."""
+    """``run_pipeline`` over the days (``first=None``: from the source's first day), holding
+    the warehouse lock."""
     from engage_plugin.runner import run_pipeline
 
     log.info("Engage: running %s (%s) over %s..%s%s", ac.pipeline_name(config),
-             ", ".join(ac.metric_families(config)), first, last,
+             ", ".join(ac.metric_families(config)), first or "the first day", last,
              " with a full refresh" if full_refresh else "")
     with warehouse_lock(config):
         return run_pipeline(config, start=first, end=last, full_refresh=full_refresh)

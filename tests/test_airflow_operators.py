@@ -253,3 +253,21 @@ def test_bad_input_fails_without_retry_but_stays_an_engage_error(tmp_path):
         EngageRunOperator(task_id="t", pipeline_path=bad.yaml, start_day="2025-02-30").execute(
             last_day_context())
     assert isinstance(info.value, AirflowFailException) and "2025-02-30" in str(info.value)
+
+
+def test_full_refresh_rebuilds_from_the_first_source_day_to_the_run_s_last_day(tmp_path):
+    from engage_plugin.runner import run_pipeline
+
+    fresh = write_pipeline(tmp_path / "fresh")
+    full = write_pipeline(tmp_path / "full")
+    run_pipeline(ac.load(full.yaml))
+    # a warehouse that only ever saw one early day, then a full refresh from a daily run
+    EngageRunOperator(task_id="t", pipeline_path=fresh.yaml, start_day=fresh.first_day,
+                      end_day=fresh.first_day).execute(last_day_context())
+    report = EngageRunOperator(task_id="t", pipeline_path=fresh.yaml,
+                               full_refresh="True").execute(last_day_context())
+    assert report["full_refresh"] is True
+    assert (report["start_day"], report["end_day"]) == (fresh.first_day, LAST_DAY.isoformat())
+    query = "select * exclude (computed_at) from engage_retention order by all"
+    with duckdb.connect(fresh.db, read_only=True) as a, duckdb.connect(full.db, read_only=True) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()

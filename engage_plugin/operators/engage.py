@@ -11,7 +11,8 @@ happens in ``execute``. Templated fields (Jinja, rendered before ``execute``):
 ``source_conn_id``          optional Airflow connection that overrides the file's source
 ``target_conn_id``          optional Airflow connection that overrides the file's target
 ``metrics``                 (:class:`EngageRunOperator`) the metric families to compute
-``full_refresh``            (:class:`EngageRunOperator`) rebuild the tables from the source
+``full_refresh``            (:class:`EngageRunOperator`) rebuild the tables from every
+                            source day up to the run's last day
 ==========================  ================================================================
 
 Tasks hand data to each other through the warehouse; only the small run report goes to
@@ -166,8 +167,9 @@ class EngageRunOperator(_EngageOperator):
 
     :param metrics: metric families (keys of the file's ``metrics``) to compute; ``None``
         computes every family. A family's tables are exactly what a full run writes for it.
-    :param full_refresh: rebuild the tables from the whole source (templated; ``"True"`` /
-        ``"False"`` strings from ``{{ params.full_refresh }}`` are understood).
+    :param full_refresh: forget the loaded range and rebuild the tables from every source
+        day up to the run's last day (from ``start_day`` when given). Templated; ``"True"`` /
+        ``"False"`` strings from ``{{ params.full_refresh }}`` are understood.
     """
 
     template_fields: Sequence[str] = (*_EngageOperator.template_fields, "metrics",
@@ -192,8 +194,10 @@ class EngageRunOperator(_EngageOperator):
                 raise ConfigError(f"task {self.task_id}: metrics must be a list of metric "
                                   f"families, not the string {self.metrics!r}")
             config = ac.with_metrics(config, list(self.metrics))
-        report = rt.run(config, first, last, full_refresh=_as_bool(self.full_refresh),
-                        log=self.log)
+        full = _as_bool(self.full_refresh)
+        if full and not self.start_day:
+            first = None  # a full refresh rebuilds from the first day of the source
+        report = rt.run(config, first, last, full_refresh=full, log=self.log)
         return _jsonable(report)
 
 
