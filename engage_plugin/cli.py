@@ -57,10 +57,13 @@ def format_report(report: dict) -> str:
              f"  rows skipped   {report['rows_skipped']} (null user_id: "
              f"{report['rows_skipped_null_user']}, null timestamp: "
              f"{report['rows_skipped_null_timestamp']})"]
-    rejected = report.get("rows_rejected") or {}
-    lines.append(f"  rows rejected  {sum(rejected.values())}")
-    for reason, n in sorted(rejected.items()):
-        lines.append(f"    {reason:<28} {n}")
+    rejected = report.get("rows_rejected") or {}  # metric -> reason -> rows
+    pairs = [(f"{metric}: {reason}", n) for metric, reasons in sorted(rejected.items())
+             for reason, n in sorted(reasons.items())]
+    lines.append(f"  rows rejected  {sum(n for _, n in pairs)} (see the rejected_rows table)"
+                 if pairs else "  rows rejected  0")
+    for label, n in pairs:
+        lines.append(f"    {label:<36} {n}")
     written = report.get("rows_written") or {}
     lines.append(f"  rows written   {sum(written.values())} in {len(written)} tables")
     for table, n in written.items():

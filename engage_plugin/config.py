@@ -27,7 +27,8 @@ PERIODS = ("day", "week", "month", "quarter")
 
 #: metrics the engine computes in this version of the pipeline runner
 AVAILABLE_METRICS = ("active_users", "engagement_daily", "stickiness", "retention",
-                     "lifecycle", "first_week")
+                     "lifecycle", "first_week", "sessions", "funnels", "conversions", "commerce",
+                     "cohort_revenue", "survey", "engagement_score")
 
 
 # --- value checkers -----------------------------------------------------------------------
@@ -458,9 +459,6 @@ def check_available(config: PipelineConfig) -> None:
         if family not in AVAILABLE_METRICS:
             raise ConfigError(f"{config.where(*keypath)}: metric `{family}` is not available "
                               f"in this version (available: {', '.join(AVAILABLE_METRICS)})")
-        if family == "retention" and opts.window != "calendar":
-            raise ConfigError(f"{config.where(*keypath, 'window')}: retention `window: "
-                              f"{opts.window}` is not available in this version (use calendar)")
-        if family == "retention" and opts.brackets:
-            raise ConfigError(f"{config.where(*keypath, 'brackets')}: retention `brackets` is "
-                              "not available in this version")
+        if family == "retention" and opts.window == "rolling" and "quarter" in opts.periods:
+            raise ConfigError(f"{config.where(*keypath, 'window')}: rolling retention needs "
+                              "periods day, week or month (a quarter has no fixed length)")

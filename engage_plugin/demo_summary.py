@@ -170,8 +170,8 @@ def print_report(report: dict, out=sys.stdout) -> None:
     if not isinstance(skipped, (int, float)):
         skipped = _sum_prefixed(report, "rows_skipped")
     rejected = report.get("rows_rejected")
-    if isinstance(rejected, dict):
-        rejected = sum(v for v in rejected.values() if isinstance(v, (int, float)))
+    if isinstance(rejected, dict):  # metric -> reason -> rows
+        rejected = sum(n for reasons in rejected.values() for n in reasons.values())
     written = report.get("rows_written")
     if isinstance(written, dict):
         written = f"{sum(written.values())} in {len(written)} tables"

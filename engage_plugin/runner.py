@@ -20,6 +20,8 @@ import pyarrow as pa
 
 import engage_core as ec
 from engage_core.errors import EngageError, RunError
+from engage_plugin.compute import (compute_metrics, prepare, rejected_counts,
+                                   rejected_rows)
 from engage_plugin.config import PipelineConfig, check_available
 from engage_plugin.sources import read_source
 from engage_plugin.targets import DuckDBTarget
@@ -96,60 +98,6 @@ def _hi(a, b):
     return b if a is None else a if b is None else max(a, b)
 
 
-def compute_metrics(config: PipelineConfig, ev, end_day: dt.date | None,
-                    timer: Callable) -> dict[str, pa.Table]:
-    """``table (without prefix) -> Arrow table`` for every enabled metric."""
-    out: dict[str, pa.Table] = {}
-    m = config.metrics
-    if "active_users" in m:
-        o = m["active_users"]
-        with timer("active_users"):
-            out["active_users"] = ec.active_users(ev, windows=tuple(o.windows), events=_l(o.events),
-                                                  breakdown=o.breakdown, end_day=end_day)
-    if "engagement_daily" in m:
-        o = m["engagement_daily"]
-        with timer("engagement_daily"):
-            out["engagement_daily"] = ec.engagement_daily(
-                ev, mau_window=o.mau_window, events=_l(o.events), breakdown=o.breakdown,
-                end_day=end_day)
-    if "stickiness" in m:
-        o = m["stickiness"]
-        with timer("stickiness"):
-            out["stickiness"] = _concat([ec.stickiness(ev, period=p, events=_l(o.events),
-                                                       breakdown=o.breakdown, end_day=end_day)
-                                         for p in o.periods])
-    if "retention" in m:
-        o = m["retention"]
-        start_events = _l(o.start_events) if o.start_events is not None else _l(o.events)
-        return_events = _l(o.return_events) if o.return_events is not None else _l(o.events)
-        with timer("retention"):
-            table = _concat([ec.retention(ev, period=p, max_offset=o.max_offset,
-                                          start_events=start_events, return_events=return_events,
-                                          breakdown=o.breakdown, end_day=end_day)
-                             for p in o.periods])
-            out["retention"] = table
-            out["retention_summary"] = ec.retention_summary(table)
-    if "lifecycle" in m:
-        o = m["lifecycle"]
-        with timer("lifecycle"):
-            out["lifecycle"] = _concat([ec.lifecycle(ev, period=p, events=_l(o.events),
-                                                     end_day=end_day) for p in o.periods])
-    if "first_week" in m:
-        o = m["first_week"]
-        with timer("first_week"):
-            out["first_week"] = ec.first_week(ev, events=_l(o.events), breakdown=o.breakdown,
-                                              end_day=end_day)
-    return out
-
-
-def _l(events):
-    return None if events is None else list(events)
-
-
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-
-
 def plan_range(config: PipelineConfig, start, end, full_refresh: bool):
     """``(read start, read end, previous start, previous end, target)``: the hull of the
     request and the loaded range; ``None`` is open (every day of the source on that side)."""
@@ -193,10 +141,7 @@ def run_pipeline(config: PipelineConfig, *, start=None, end=None, full_refresh: 
         with _Timer("read"):
             table, roles = read_source(config, read_start, read_end)
         with _Timer("prepare"):
-            ev = ec.prepare_events(
-                table, user_id=roles["user_id"], timestamp=roles["timestamp"],
-                event=roles.get("event"), breakdowns=config.breakdowns(),
-                calendar=ec.Calendar(timezone=config.timezone, week_start=config.week_start))
+            ev = prepare(config, table, roles)
         report.rows_read = ev.rows_read
         report.rows_skipped_null_user = ev.rows_skipped_null_user
         report.rows_skipped_null_timestamp = ev.rows_skipped_null_timestamp
@@ -204,7 +149,10 @@ def run_pipeline(config: PipelineConfig, *, start=None, end=None, full_refresh: 
         end_day = read_end if read_end is not None else _hi(ev.last_day, prev_end)
         report.start_day = hull_start and hull_start.isoformat()
         report.end_day = end_day and end_day.isoformat()
-        tables = compute_metrics(config, ev, end_day, _Timer)
+        rejected: list = []
+        tables = compute_metrics(config, ev, end_day, _Timer, rejected=rejected)
+        report.rows_rejected = rejected_counts(rejected)
+        rejected_table = rejected_rows(rejected, table, report.run_id)
     except EngageError:
         bar.done()
         raise
@@ -226,7 +174,8 @@ def run_pipeline(config: PipelineConfig, *, start=None, end=None, full_refresh: 
             # the report stored with the run has the load's row counts, not its seconds
             report.rows_written = {target.prefix + t: a.num_rows for t, a in tables.items()}
             run_row["report"] = report.to_dict()
-            report.rows_written = target.load(tables, state=state, run=run_row, rejected=None,
+            report.rows_written = target.load(tables, state=state, run=run_row,
+                                              rejected=rejected_table,
                                               computed_at=finished)
     except EngageError as exc:
         bar.done()

@@ -28,8 +28,16 @@ TEXT_TYPES = "a string type (also dictionary-encoded)"
 EVENT_FILTERS = ("events", "start_events", "return_events")
 
 
+#: metric families that always read event names
+EVENT_FAMILIES = ("funnels", "conversions", "commerce", "cohort_revenue", "survey")
+
+
 def needs_event(config: PipelineConfig) -> bool:
     """Whether some metric filters by event name (so the event column is required)."""
+    if any(f in config.metrics for f in EVENT_FAMILIES):
+        return True
+    if any(getattr(m, "weights", None) for _, _, m in iter_metrics(config)):
+        return True
     for _, _, m in iter_metrics(config):
         if any(getattr(m, k, None) for k in EVENT_FILTERS):
             return True
@@ -47,6 +55,9 @@ def role_columns(config: PipelineConfig, schema: pa.Schema | None = None) -> dic
         out["event"] = cols.event
     for b in config.breakdowns():
         out[f"breakdown:{b}"] = b
+    from engage_plugin.compute import numeric_roles
+
+    out.update(numeric_roles(config))
     return out
 
 
@@ -72,6 +83,9 @@ def check_schema(config: PipelineConfig, schema: pa.Schema) -> dict[str, str]:
             ok, accepted = pa.types.is_timestamp(t) or pa.types.is_date(t), TS_TYPES
         elif role == "event":
             ok, accepted = _is_text(t), TEXT_TYPES
+        elif role in ("revenue", "score"):
+            ok = pa.types.is_integer(base) or pa.types.is_floating(base) or pa.types.is_decimal(base)
+            accepted = "any integer, floating-point or decimal type"
         else:
             ok = _is_text(t) or pa.types.is_integer(base) or pa.types.is_boolean(base)
             accepted = "string-like, integer or boolean"

@@ -97,13 +97,11 @@ def test_bad_file_and_options_exit_2(shop, tmp_path, capsys):
     assert not (tmp_path / "engage.duckdb").exists()
 
 
-def test_metric_not_available_fails_early_exit_2(shop, tmp_path, capsys):
-    text = shop.read_text() + "  sessions: {session_gap: 30m}\n"
-    path = tmp_path / "sessions.yaml"
-    path.write_text(text)
+def test_engine_not_available_fails_early_exit_2(shop, tmp_path, capsys):
+    path = tmp_path / "spark.yaml"
+    path.write_text(shop.read_text().replace("timezone:", "engine: spark\ntimezone:", 1))
     assert main(["run", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert "metrics.sessions: metric `sessions` is not available in this version" in err
+    assert "engine: engine `spark` is not available in this version" in capsys.readouterr().err
     assert main(["validate", str(path)]) == 2
     assert not (tmp_path / "engage.duckdb").exists()
 

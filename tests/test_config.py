@@ -161,20 +161,16 @@ def test_safe_loader_only(tmp_path):
     assert "not valid YAML" in msg and ":1:" in msg
 
 
-def test_check_available_rejects_metrics_not_in_this_version(tmp_path):
-    cfg = load_pipeline(write(tmp_path, GOOD))
+def test_check_available_accepts_the_catalogue_and_rejects_what_cannot_run(tmp_path):
+    check_available(load_pipeline(write(tmp_path, GOOD)))  # every metric family of PIPELINE.md
+    spark = GOOD.replace("pipeline: shop", "pipeline: shop\nengine: spark")
     with pytest.raises(ConfigError) as info:
-        check_available(cfg)
-    assert str(info.value) == (f"{tmp_path / 'p.yaml'}:17: metrics.sessions: metric `sessions` "
-                               "is not available in this version (available: active_users, "
-                               "engagement_daily, stickiness, retention, lifecycle, first_week)")
-    rolling = GOOD.replace("start_events: [signup]", "window: rolling").split("  sessions")[0]
-    with pytest.raises(ConfigError, match="retention `window: rolling` is not available"):
-        check_available(load_pipeline(write(tmp_path, rolling, "r.yaml")))
-    brackets = GOOD.replace("start_events: [signup]", "brackets: [[1, 3]]").split("  sessions")[0]
-    with pytest.raises(ConfigError, match="retention `brackets` is not available"):
-        check_available(load_pipeline(write(tmp_path, brackets, "b.yaml")))
-    check_available(load_pipeline(write(tmp_path, GOOD.split("  sessions")[0], "ok.yaml")))
+        check_available(load_pipeline(write(tmp_path, spark, "s.yaml")))
+    assert "s.yaml:2: engine: engine `spark` is not available in this version" in str(info.value)
+    quarter = GOOD.replace("periods: [week], max_offset: 4", "periods: [quarter], max_offset: 4, window: rolling")
+    with pytest.raises(ConfigError, match=r"q.yaml:\d+: metrics.retention.window: rolling "
+                                          r"retention needs periods day, week or month"):
+        check_available(load_pipeline(write(tmp_path, quarter, "q.yaml")))
 
 
 def test_example_pipeline_loads():
