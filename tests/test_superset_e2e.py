@@ -48,12 +48,33 @@ target:
   uri: duckdb:///warehouse/engage.duckdb
   table_prefix: e2e_
 metrics:
-  active_users: {{windows: [1, 7, 30], breakdown: platform}}
-  engagement_daily: {{breakdown: platform}}
-  stickiness: {{periods: [week]}}
-  retention: {{periods: [week], max_offset: 6, start_events: [signup], breakdown: platform}}
-  lifecycle: {{periods: [week]}}
-  first_week: {{}}
+  active_users: {windows: [1, 7, 30], breakdown: platform}
+  engagement_daily: {breakdown: platform}
+  stickiness: {periods: [week]}
+  retention: {periods: [week], max_offset: 6, start_events: [signup], breakdown: platform}
+  lifecycle: {periods: [week]}
+  first_week: {}
+"""
+# the rest of the catalogue, a second pipeline (and dashboard) over the same DuckDB file
+CATALOGUE = """\
+pipeline: e2e_catalogue
+timezone: America/New_York
+source:
+  path: events.parquet
+target:
+  uri: duckdb:///warehouse/engage.duckdb
+  table_prefix: e2e_cat_
+metrics:
+  sessions: {session_gap: 30m, breakdown: platform}
+  funnels:
+    checkout: {steps: [view, add_to_cart, purchase], periods: [week]}
+  conversions:
+    email_open_rate: {denominator: [email_delivered], numerator: [email_open]}
+    email_click_rate: {denominator: [email_open], numerator: [email_click]}
+  commerce: {periods: [week]}
+  cohort_revenue: {periods: [week], max_offset: 6}
+  survey: {periods: [week]}
+  engagement_score: {weights: {purchase: 10, add_to_cart: 3}, tiers: {power: 50, core: 10, casual: 0}}
 """
 
 
@@ -65,24 +86,30 @@ def _setup_failed(exc: sh.SetupFailed):
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
-    """A pipeline run with the runner into a DuckDB file Superset's duckdb (1.x) can read."""
+    """Pipelines run with the runner into a DuckDB file Superset's duckdb (1.x) can read:
+    ``[(config, db)]``, the core metrics first, then the rest of the catalogue when this
+    version's runner computes it."""
     import pyarrow.parquet as pq
 
+    from engage_plugin.config import AVAILABLE_METRICS
     from engage_plugin.demo import make_demo_log
 
     folder = tmp_path_factory.mktemp("e2e")
     pq.write_table(make_demo_log(n_users=1500, days=70, end=LAST_DAY), folder / "events.parquet")
-    (folder / "pipeline.yaml").write_text(PIPELINE.format(), encoding="utf-8")
     (folder / "warehouse").mkdir()
     db = folder / "warehouse" / "engage.duckdb"
     # Until the target writer creates new files with storage_compatibility_version
     # (docs/superset.md), create the file in the format duckdb 1.x reads; later writes by
     # duckdb 2.x keep a file's format.
     duckdb.connect(str(db), config={"storage_compatibility_version": "v1.0.0"}).close()
-    config = load_pipeline(folder / "pipeline.yaml")
-    report = run_pipeline(config)
-    assert report.status == "success"
-    return config, db, folder
+    out = []
+    texts = [PIPELINE] + ([CATALOGUE] if "engagement_score" in AVAILABLE_METRICS else [])
+    for i, text in enumerate(texts):
+        (folder / f"pipeline{i}.yaml").write_text(text, encoding="utf-8")
+        config = load_pipeline(folder / f"pipeline{i}.yaml")
+        assert run_pipeline(config).status == "success"
+        out.append((config, db))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -145,32 +172,30 @@ def _key(row: dict, cols: list[str]):
 
 def test_bundle_imports_and_every_chart_returns_the_warehouse_numbers(warehouse, superset,
                                                                       tmp_path):
-    config, db, _ = warehouse
-    bundle = build_bundle(config, tmp_path / "bundle.zip")
-    files = {n.split("/", 1)[1]: yaml.safe_load(zipfile.ZipFile(bundle).read(n))
-             for n in zipfile.ZipFile(bundle).namelist()}
     client = sh.Client(superset.url)
     client.login()
+    files: dict = {}
     t0 = time.monotonic()
-    client.import_bundle(bundle)  # POST /api/v1/dashboard/import/ (overwrite=true)
-    # a re-import (Engage's own client, /api/v1/assets/import/) updates in place
-    assert push_bundle(superset.url, bundle, username=sh.ADMIN[0],
-                       password=sh.ADMIN[1]) == {"message": "OK"}
-    superset.timings["import x2"] = round(time.monotonic() - t0, 1)
+    for config, _ in warehouse:
+        bundle = build_bundle(config, tmp_path / f"{config.pipeline}.zip")
+        with zipfile.ZipFile(bundle) as zf:
+            files.update({n: yaml.safe_load(zf.read(n)) for n in zf.namelist()})
+        client.import_bundle(bundle)  # POST /api/v1/dashboard/import/ (overwrite=true)
+        # a re-import (Engage's own client, /api/v1/assets/import/) updates in place
+        assert push_bundle(superset.url, bundle, username=sh.ADMIN[0],
+                           password=sh.ADMIN[1]) == {"message": "OK"}
+    superset.timings["imports"] = round(time.monotonic() - t0, 1)
+    db = warehouse[0][1]
 
-    charts = client.json("GET", "/api/v1/chart/?q=" + _q({"page_size": 100}))["result"]
-    by_uuid = {}
-    for c in charts:
-        detail = client.json("GET", f"/api/v1/chart/{c['id']}")["result"]
-        by_uuid[detail.get("uuid") or ""] = c["id"]
-    bundle_charts = {k: v for k, v in files.items() if k.startswith("charts/")}
-    assert len(charts) == len(bundle_charts), "a re-import must not duplicate charts"
-    datasets = {v["uuid"]: v for k, v in files.items() if k.startswith("datasets/")}
-    ids = {c["slice_name"]: c["id"] for c in charts}
-    checked = 0
+    charts = client.json("GET", "/api/v1/chart/?q=(columns:!(id,uuid,slice_name),"
+                         "page_size:100)")["result"]
+    ids = {c["uuid"]: c["id"] for c in charts}
+    bundle_charts = {k: v for k, v in files.items() if "/charts/" in k}
+    assert sorted(ids) == sorted(c["uuid"] for c in bundle_charts.values()), \
+        "every chart imported once (a re-import must not duplicate charts)"
+    datasets = {v["uuid"]: v for k, v in files.items() if "/datasets/" in k}
     for name, chart in sorted(bundle_charts.items()):
-        chart_id = ids[chart["slice_name"]]
-        out = client.json("GET", f"/api/v1/chart/{chart_id}/data/")
+        out = client.json("GET", f"/api/v1/chart/{ids[chart['uuid']]}/data/")
         rows = out["result"][0]["data"]
         assert rows, f"{name}: no rows"
         query = json.loads(chart["query_context"])["queries"][0]
@@ -181,29 +206,30 @@ def test_bundle_imports_and_every_chart_returns_the_warehouse_numbers(warehouse,
         exp = sorted(((_key(r, cols), tuple(_norm(r[m]) for m in query["metrics"]))
                       for r in want), key=repr)
         assert got == exp, f"{name}: Superset's rows differ from the warehouse"
-        checked += 1
-    assert checked == len(bundle_charts)
 
-    # a direct read of two columns, independent of the bundle's metric SQL
-    dau = {r[0]: r[1] for r in duckdb.connect(str(db), read_only=True).execute(
-        "select day, dau from e2e_engagement_daily where segment = 'all'").fetchall()}
-    chart_id = ids["DAU / WAU / MAU"]
-    rows = client.json("GET", f"/api/v1/chart/{chart_id}/data/")["result"][0]["data"]
-    assert {_norm(d): v for d, v in dau.items()} == {r["day"]: r["sum__dau"] for r in rows}
+    # direct reads of warehouse columns, independent of the bundle's metric SQL
+    con = duckdb.connect(str(db), read_only=True)
+    dau = dict(con.execute("select day, dau from e2e_engagement_daily "
+                           "where segment = 'all'").fetchall())
+    triangle = {(c, o): r for c, o, r in con.execute(
+        "select cohort_start, period_offset, retention_rate from e2e_retention "
+        "where segment = 'all' and period = 'week'").fetchall()}
+    con.close()
+    uuid_of = {c["slice_name"]: c["uuid"] for c in bundle_charts.values()}
+
+    def data(title):
+        chart_id = ids[uuid_of[title]]
+        return client.json("GET", f"/api/v1/chart/{chart_id}/data/")["result"][0]["data"]
+    assert {_norm(d): v for d, v in dau.items()} == {r["day"]: r["sum__dau"]
+                                                      for r in data("DAU / WAU / MAU")}
+    assert {(_norm(c), o): _norm(r) for (c, o), r in triangle.items()} == {
+        (r["cohort_start"], r["period_offset"]): _norm(r["avg__retention_rate"])
+        for r in data("Retention by weekly cohort")}
 
     dashboards = client.json("GET", "/api/v1/dashboard/")["result"]
-    assert [d["dashboard_title"] for d in dashboards] == ["Engage: e2e_shop"]
-    _screenshot(superset, dashboards[0]["id"], tmp_path)
-
-
-def _q(obj) -> str:
-    import urllib.parse
-
-    def rison(v):
-        if isinstance(v, dict):
-            return "(" + ",".join(f"{k}:{rison(x)}" for k, x in v.items()) + ")"
-        return str(v)
-    return urllib.parse.quote(rison(obj))
+    titles = {d["dashboard_title"]: d["id"] for d in dashboards}
+    assert sorted(titles) == sorted(f"Engage: {c.pipeline}" for c, _ in warehouse)
+    _screenshot(superset, titles["Engage: e2e_shop"], tmp_path)
 
 
 def _screenshot(superset, dashboard_id: int, tmp_path: Path) -> None:
