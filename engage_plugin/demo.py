@@ -174,11 +174,23 @@ target:
   uri: duckdb:///{db}
 metrics:
   active_users: {{windows: [1, 7, 30], breakdown: platform}}
-  engagement_daily: {{}}
+  engagement_daily: {{mau_window: 30}}
   stickiness: {{periods: [week, month]}}
-  retention: {{periods: [week], max_offset: 12, start_events: [signup]}}
+  retention: {{periods: [week, month], max_offset: 12, start_events: [signup],
+              brackets: [[1, 3], [4, 8], [9, 12]]}}
   lifecycle: {{periods: [week]}}
   first_week: {{}}
+  sessions: {{session_gap: 30m, breakdown: platform}}
+  funnels:
+    checkout: {{steps: [view, add_to_cart, purchase], conversion_window: 7d, periods: [week]}}
+  conversions:
+    email_open_rate: {{denominator: [email_delivered], numerator: [email_open], periods: [week]}}
+    email_click_rate: {{denominator: [email_open], numerator: [email_click], periods: [week]}}
+  commerce: {{purchase_events: [purchase], periods: [month]}}
+  cohort_revenue: {{purchase_events: [purchase], periods: [month], max_offset: 6}}
+  survey: {{nps_event: nps_response, csat_event: csat_response, periods: [month]}}
+  engagement_score: {{weights: {{purchase: 10, add_to_cart: 3, view: 1}}, default_weight: 1,
+                     tiers: {{power: 50, core: 10, casual: 0}}, periods: [week]}}
 """
 
 

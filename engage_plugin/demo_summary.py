@@ -154,6 +154,9 @@ def print_summary(duckdb_path, prefix: str = "engage_", out=sys.stdout) -> None:
         _retention(con, prefix, out)
         _lifecycle(con, prefix, out)
         _first_week(con, prefix, out)
+        from engage_plugin.demo_catalogue import print_catalogue
+
+        print_catalogue(con, prefix, out)
     finally:
         con.close()
 

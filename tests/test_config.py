@@ -179,5 +179,6 @@ def test_example_pipeline_loads():
     check_available(cfg)
     assert cfg.timezone == "America/New_York" and cfg.breakdowns() == ["platform"]
     assert list(cfg.metrics) == ["active_users", "engagement_daily", "stickiness", "retention",
-                                 "lifecycle", "first_week"]
+                                 "lifecycle", "first_week", "sessions", "funnels", "conversions",
+                                 "commerce", "cohort_revenue", "survey", "engagement_score"]
     assert cfg.source.path.endswith(os.path.join("dags", "pipelines", "data", "events.parquet"))
