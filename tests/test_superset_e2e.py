@@ -229,6 +229,16 @@ def test_bundle_imports_and_every_chart_returns_the_warehouse_numbers(warehouse,
     dashboards = client.json("GET", "/api/v1/dashboard/")["result"]
     titles = {d["dashboard_title"]: d["id"] for d in dashboards}
     assert sorted(titles) == sorted(f"Engage: {c.pipeline}" for c, _ in warehouse)
+    meta = json.loads(client.json("GET", f"/api/v1/dashboard/{titles['Engage: e2e_shop']}")
+                      ["result"]["json_metadata"])
+    (segment,) = meta["native_filter_configuration"]
+    assert segment["targets"][0]["datasetId"] > 0 and segment["name"] == "Segment"
+
+    # Superset opens the file read-only and closes it after each query: Engage can load
+    # again right after the charts were read, and the charts read the new load
+    config = warehouse[0][0]
+    assert run_pipeline(config).status == "success"
+    assert data("DAU / WAU / MAU")
     _screenshot(superset, titles["Engage: e2e_shop"], tmp_path)
 
 
