@@ -10,6 +10,7 @@ the file itself (``yaml.safe_load``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from typing import Any
@@ -126,8 +127,9 @@ def target_uri(config: Any) -> str | None:
 
 
 def target_identity(config: Any) -> tuple[str, str]:
-    """``(target id, schema)`` for Asset URIs: the connection id, or the database file's
-    stem, or ``host[:port]/database``; the schema, or ``default``."""
+    """``(target id, schema)`` for Asset URIs: the connection id (stable across machines:
+    the way to go in production), or the database file's stem and a hash of its absolute
+    path (``engage-1a2b3c4d``), or ``host[:port]-database``; the schema, or ``default``."""
     target = _get(config, "target")
     schema = _get(target, "schema") or "default"
     conn_id = _get(target, "conn_id")
@@ -137,12 +139,26 @@ def target_identity(config: Any) -> tuple[str, str]:
     parts = urlsplit(uri)
     if parts.scheme.split("+")[0] in ("duckdb", "sqlite"):
         path = uri.split(":///", 1)[-1].split("?")[0]
-        ident = os.path.splitext(os.path.basename(path))[0] or "memory"
+        stem = os.path.splitext(os.path.basename(path))[0] or "memory"
+        # two files called engage.duckdb are two warehouses: tell them apart by full path
+        digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+        ident = f"{stem}-{digest}"
     else:
         ident = f"{parts.hostname or 'localhost'}{':' + str(parts.port) if parts.port else ''}"
         if parts.path.strip("/"):
             ident += "-" + parts.path.strip("/")
     return _slug(ident), _slug(schema)
+
+
+def redacted(uri: str | None) -> str | None:
+    """``uri`` without a password (for Asset extras and logs)."""
+    if not uri or "@" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _slug(text: str) -> str:

@@ -71,8 +71,10 @@ def asset_for(config: Any, table: str):
     from airflow.sdk import Asset
 
     target_id, schema = ac.target_identity(config)
-    return Asset(name=table, uri=f"engage://{target_id}/{schema}/{table}",
-                 group="engage", extra={"pipeline": ac.pipeline_name(config)})
+    return Asset(name=table, uri=f"engage://{target_id}/{schema}/{table}", group="engage",
+                 extra={"pipeline": ac.pipeline_name(config),
+                        "target": ac.redacted(ac.target_uri(config))
+                        or ac._get(config.target, "conn_id")})
 
 
 def _schedule(config: Any, tz: str):

@@ -4,6 +4,7 @@ writing exactly the tables of a full run, with Asset events that carry the day r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -72,7 +73,12 @@ def test_dag_shape_schedule_and_assets(tmp_path):
         assert task.downstream_task_ids == {"publish"}
     outlets = dag.task_dict["publish"].outlets
     assert [a.name for a in outlets] == TABLES
-    assert outlets[0].uri == "engage://engage/default/engage_active_users"
+    digest = hashlib.sha1(shop.db.encode()).hexdigest()[:8]
+    assert outlets[0].uri == f"engage://engage-{digest}/default/engage_active_users"
+    assert outlets[0].extra == {"pipeline": "shop", "target": f"duckdb:///{shop.db}"}
+    # another pipeline writing to another engage.duckdb gets other assets
+    other = build_dag(write_pipeline(tmp_path / "other", name="other").yaml)
+    assert other.task_dict["publish"].outlets[0].uri != outlets[0].uri
 
 
 def _serialize(dag) -> None:
@@ -146,3 +152,11 @@ def test_two_files_with_one_pipeline_name_are_an_error_not_a_silent_override(tmp
     with pytest.raises(Exception, match=r"b/same.yaml: pipeline: 'same' is already the "
                                         r"pipeline of .*a/same.yaml"):
         dags["engage_pipeline_errors"].validate()
+
+
+def test_asset_extras_never_carry_a_password():
+    from engage_plugin.airflow_config import redacted
+
+    assert redacted("postgresql://etl:s3cr3t@db:5432/wh") == "postgresql://etl:***@db:5432/wh"
+    assert redacted("postgresql://etl@db/wh") == "postgresql://etl@db/wh"
+    assert redacted("duckdb:////data/engage.duckdb") == "duckdb:////data/engage.duckdb"
