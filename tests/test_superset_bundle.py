@@ -211,7 +211,8 @@ def test_only_enabled_metrics(tmp_path):
 @pytest.mark.parametrize("uri, expected", [
     ("postgresql://bi:s3cr%40t@db.example:5432/analytics",
      "postgresql://bi@db.example:5432/analytics"),
-    ("postgres://bi:pw@db/analytics?sslmode=require", "postgresql://bi@db/analytics?sslmode=require"),
+    ("postgres://bi:pw@db/analytics?sslmode=require",
+     "postgresql://bi@db/analytics?sslmode=require"),
     ("postgresql+psycopg2://bi:pw@db/a", "postgresql+psycopg2://bi@db/a"),
     ("mysql://bi:pw@db:3306/analytics", "mysql://bi@db:3306/analytics"),
     ("mysql+pymysql://bi@db/analytics", "mysql+pymysql://bi@db/analytics"),
@@ -220,7 +221,6 @@ def test_server_uris_never_carry_a_password(tmp_path, uri, expected):
     assert superset_uri(uri) == expected
     out = build_bundle(load_pipeline(pipeline(tmp_path, uri=uri)), tmp_path / "b.zip")
     for name, text in read_zip(out).items():
-        assert "pw" not in text.split("sslmode")[0].replace("pw@", "@") or name, name
         assert "s3cr" not in text and ":pw@" not in text, name
     db = next(d for n, d in parsed(out).items() if n.startswith("databases/"))
     assert db["sqlalchemy_uri"] == expected and "password" not in db

@@ -74,7 +74,9 @@ metrics:
   commerce: {periods: [week]}
   cohort_revenue: {periods: [week], max_offset: 6}
   survey: {periods: [week]}
-  engagement_score: {weights: {purchase: 10, add_to_cart: 3}, tiers: {power: 50, core: 10, casual: 0}}
+  engagement_score:
+    weights: {purchase: 10, add_to_cart: 3}
+    tiers: {power: 50, core: 10, casual: 0}
 """
 
 
@@ -145,9 +147,9 @@ def _rows_from_warehouse(db: Path, dataset: dict, query: dict) -> list[dict]:
         assert f["op"] == "==", f
         where.append(f'"{f["col"]}" = {lit}')
     select = [f'"{c}"' for c in cols] + [f'{metrics[m]} AS "{m}"' for m in query["metrics"]]
+    group = ", ".join(f'"{c}"' for c in cols)
     sql = (f'SELECT {", ".join(select)} FROM "{dataset["table_name"]}" '
-           f'WHERE {" AND ".join(where)}' + (f' GROUP BY {", ".join(chr(34) + c + chr(34) for c in cols)}'
-                                             if cols else ""))
+           f'WHERE {" AND ".join(where)}' + (f" GROUP BY {group}" if cols else ""))
     con = duckdb.connect(str(db), read_only=True)
     try:
         cur = con.execute(sql)
