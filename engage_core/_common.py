@@ -121,7 +121,7 @@ def text(values, labels) -> pa.Array:
     return pa.array(lab[np.asarray(values, dtype=np.int64)] if len(values) else [], type=pa.string())
 
 
-def _names_key(names):
+def names_key(names):
     return None if names is None else tuple(sorted(set(names)))
 
 
@@ -131,7 +131,7 @@ def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"
     from engage_core import _activity
 
     cache = ev.__dict__.setdefault("_days_cache", {})
-    key = ("user", first, _names_key(names))
+    key = ("user", first, names_key(names))
     if key not in cache:
         mask = ev.event_mask(names, role)
         n_days = ev.last_day_number - first + 1
@@ -145,7 +145,7 @@ def segment_days(ev: Events, first: int, names, breakdown: str, nthreads: int):
     from engage_core import _activity
 
     cache = ev.__dict__.setdefault("_days_cache", {})
-    key = ("segment", first, _names_key(names), breakdown)
+    key = ("segment", first, names_key(names), breakdown)
     if key not in cache:
         seg = ev.segment(breakdown)
         mask = ev.event_mask(names)

@@ -105,3 +105,29 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
                     bret[t, g, c, b] += hit
     return (np.asarray(size).sum(axis=0), np.asarray(ret).sum(axis=0),
             np.asarray(unb).sum(axis=0), np.asarray(bret).sum(axis=0)[:, :, :B])
+
+
+def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
+                          const int32_t[::1] cohort, const int32_t[::1] period_of_day,
+                          int n_bits, int nthreads):
+    """Calendar offset bitsets (as ``offset_bits``) from each user's sorted distinct return
+    days (CSR), without another pass over the rows."""
+    cdef int64_t n_users = cohort.shape[0]
+    cdef int64_t words = (n_bits + 63) // 64
+    cdef uint64_t[::1] bits = np.zeros(max(n_users * words, 1), dtype=np.uint64)
+    cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
+    cdef int64_t u, j, k
+    cdef int32_t c
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            c = cohort[u]
+            if c < 0:
+                continue
+            for j in range(offsets[u], offsets[u + 1]):
+                k = period_of_day[days[j]] - c
+                if k < 0:
+                    continue
+                max_k[u] = <int32_t>k  # days ascend, so the last one is the largest
+                if k < n_bits:
+                    bits[u * words + (k >> 6)] |= (<uint64_t>1) << (k & 63)
+    return np.asarray(bits), np.asarray(max_k)

@@ -81,20 +81,33 @@ class _State:
             self.empty = True
             return
         self.empty = False
-        start_mask = ev.event_mask(start_events, "start_events")
-        return_mask = ev.event_mask(return_events, "return_events")
-        first_day, first_seg, t0 = _cohorts.first_rows(
-            ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
-            None if self.seg is None else self.seg.codes, ev.num_users)
-        has = first_day >= 0
-        self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
-                               -1).astype(np.int32)
-        self.group = ((first_seg + 1) if self.seg is not None
-                      else np.zeros(ev.num_users)).astype(np.int32)
         length = ROLLING_US.get(period, 0)
-        bits, max_k = _retention.offset_bits(
-            ev.user, ev.ts, c.day_offsets(ev, self.first), return_mask, self.cohort, t0,
-            self.pm.of_day, self.rolling, length, n_bits, ev.num_users, nthreads)
+        same_events = c.names_key(start_events) == c.names_key(return_events)
+        if not self.rolling and self.seg is None and same_events:
+            # Calendar retention whose cohort comes from the same events as the returns:
+            # everything is in the users' sorted active days (shared with other metrics).
+            offsets, days = c.user_days(ev, self.first, return_events, nthreads, "return_events")
+            has = offsets[1:] > offsets[:-1]
+            first_day = days[np.minimum(offsets[:-1], max(len(days) - 1, 0))] if len(days) else offsets[:-1]
+            self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
+                                   -1).astype(np.int32)
+            self.group = np.zeros(ev.num_users, dtype=np.int32)
+            bits, max_k = _retention.offset_bits_from_days(offsets, days, self.cohort,
+                                                           self.pm.of_day, n_bits, nthreads)
+        else:
+            start_mask = ev.event_mask(start_events, "start_events")
+            return_mask = ev.event_mask(return_events, "return_events")
+            first_day, first_seg, t0 = _cohorts.first_rows(
+                ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
+                None if self.seg is None else self.seg.codes, ev.num_users)
+            has = first_day >= 0
+            self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
+                                   -1).astype(np.int32)
+            self.group = ((first_seg + 1) if self.seg is not None
+                          else np.zeros(ev.num_users)).astype(np.int32)
+            bits, max_k = _retention.offset_bits(
+                ev.user, ev.ts, c.day_offsets(ev, self.first), return_mask, self.cohort, t0,
+                self.pm.of_day, self.rolling, length, n_bits, ev.num_users, nthreads)
         self.size, self.ret, self.unb, self.bret = _retention.tally(
             self.cohort, self.group, len(self.labels), self.pm.count, bits, n_bits, max_k,
             max_offset, brackets, nthreads)
