@@ -93,7 +93,7 @@ def summarize(db_path: Path, dag_id: str, out=None) -> dict:
     print(f"Asset events ({len(events)}):", file=out)
     for name, extra in events:
         extra = _load(extra) or {}
-        print(f"  {name:<32} days {extra.get('start_day')}..{extra.get('end_day')}  "
+        print(f"  {name:<44} days {extra.get('start_day')}..{extra.get('end_day')}  "
               f"rows {extra.get('rows')}", file=out)
     return {"state": state, "tasks": {t: s for t, s, _ in tasks},
             "events": {n: _load(x) for n, x in events}}
@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{demo_dir / 'events.parquet'} is missing: run `engage demo` first")
     home = demo_dir / "airflow"
     home.mkdir(parents=True, exist_ok=True)
+    # a fresh metadata database each time: the demo shows one run, not leftovers of earlier
+    # runs (an earlier version's assets would still be active under their old names)
+    (home / "airflow.db").unlink(missing_ok=True)
     env = airflow_env(home, REPO / "dags")
     print(f"\nAirflow: metadata database {home / 'airflow.db'} (SQLite), DAGs folder "
           f"{REPO / 'dags'}")

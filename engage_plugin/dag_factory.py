@@ -67,14 +67,22 @@ def dag_id_for(pipeline: str) -> str:
 
 
 def asset_for(config: Any, table: str):
-    """The Asset of one output table: ``engage://<target>/<schema>/<table>``, name = table."""
+    """The Asset of one output table: uri ``engage://<target>/<schema>/<table>``, name
+    ``<target>.<table>`` (``<target>.<schema>.<table>`` with a schema).
+
+    The name carries the target because Airflow 3 deactivates an asset whose name (or URI)
+    is already taken by another active asset, and two pipelines writing ``engage_retention``
+    to two warehouses are two assets. The Asset's extra has ``pipeline``, ``table`` and
+    ``target`` (password redacted)."""
     from airflow.sdk import Asset
 
     target_id, schema = ac.target_identity(config)
-    return Asset(name=table, uri=f"engage://{target_id}/{schema}/{table}", group="engage",
-                 extra={"pipeline": ac.pipeline_name(config),
+    has_schema = bool(ac._get(ac._get(config, "target"), "schema"))
+    name = f"{target_id}.{schema}.{table}" if has_schema else f"{target_id}.{table}"
+    return Asset(name=name, uri=f"engage://{target_id}/{schema}/{table}", group="engage",
+                 extra={"pipeline": ac.pipeline_name(config), "table": table,
                         "target": ac.redacted(ac.target_uri(config))
-                        or ac._get(config.target, "conn_id")})
+                        or ac._get(ac._get(config, "target"), "conn_id")})
 
 
 def _schedule(config: Any, tz: str):

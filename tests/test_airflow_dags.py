@@ -72,10 +72,11 @@ def test_dag_shape_schedule_and_assets(tmp_path):
         assert task.metrics == [family]
         assert task.downstream_task_ids == {"publish"}
     outlets = dag.task_dict["publish"].outlets
-    assert [a.name for a in outlets] == TABLES
     digest = hashlib.sha1(shop.db.encode()).hexdigest()[:8]
+    assert [a.name for a in outlets] == [f"engage-{digest}.{t}" for t in TABLES]
     assert outlets[0].uri == f"engage://engage-{digest}/default/engage_active_users"
-    assert outlets[0].extra == {"pipeline": "shop", "target": f"duckdb:///{shop.db}"}
+    assert outlets[0].extra == {"pipeline": "shop", "table": "engage_active_users",
+                                "target": f"duckdb:///{shop.db}"}
     # another pipeline writing to another engage.duckdb gets other assets
     other = build_dag(write_pipeline(tmp_path / "other", name="other").yaml)
     assert other.task_dict["publish"].outlets[0].uri != outlets[0].uri
@@ -123,7 +124,8 @@ def test_whole_dag_runs_with_dag_test_exact_and_emits_asset_events(tmp_path):
     with create_session() as session:
         events = session.query(AssetEvent).filter(AssetEvent.source_dag_id == "engage_shop",
                                                   AssetEvent.source_run_id == run.run_id).all()
-        extras = {e.asset.name: e.extra for e in events}
+        extras = {e.extra["table"]: e.extra for e in events}
+        assert {e.asset.name for e in events} == {a.name for a in dag.task_dict["publish"].outlets}
     assert set(extras) == set(TABLES)
     for table, extra in extras.items():
         assert extra["start_day"] == extra["end_day"] == LAST_DAY.isoformat()

@@ -204,9 +204,10 @@ class EngageRunOperator(_EngageOperator):
 class EngagePublishOperator(_EngageOperator):
     """The last step: check every output table is there and emit its Asset event.
 
-    Give it ``outlets=[Asset(...)]`` (the DAG factory does: one Asset per output table). Each
-    event's ``extra`` carries ``pipeline``, ``table``, ``start_day``, ``end_day`` (the local
-    days of the run) and ``rows`` (the table's row count). Returns the same as a dict.
+    Give it ``outlets=[Asset(...)]`` (the DAG factory does: one Asset per output table; the
+    table is the Asset's ``extra["table"]``, else its name). Each event's ``extra`` carries
+    ``pipeline``, ``table``, ``start_day``, ``end_day`` (the local days of the run) and
+    ``rows`` (the table's row count). Returns the same, keyed by table.
     """
 
     def _lineage_tables(self, config: Any) -> list[str]:
@@ -224,7 +225,7 @@ class EngagePublishOperator(_EngageOperator):
         published = {}
         events = context.get("outlet_events") if hasattr(context, "get") else None
         for asset in self.outlets or []:
-            table = getattr(asset, "name", None)
+            table = (getattr(asset, "extra", None) or {}).get("table") or asset.name
             extra = {"pipeline": ac.pipeline_name(config), "table": table,
                      "start_day": first.isoformat(), "end_day": last.isoformat(),
                      "rows": counts.get(table)}
