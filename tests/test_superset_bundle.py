@@ -206,6 +206,10 @@ def test_only_enabled_metrics(tmp_path):
                  "Revenue", "lifetime value", "NPS and CSAT", "Conversion"):
         assert word in titles, word
     assert "funnel" in {d["viz_type"] for d in full.values() if "viz_type" in d}
+    brackets = parsed(build_bundle(load_pipeline(pipeline(
+        tmp_path, metrics="  retention: {periods: [week], brackets: [[1, 3], [4, 7]]}\n")),
+        tmp_path / "d.zip"))
+    assert "datasets/engage_shop/engage_retention_brackets.yaml" in brackets
 
 
 @pytest.mark.parametrize("uri, expected", [
@@ -270,12 +274,20 @@ def test_dataset_types_match_the_tables_the_runner_writes(tmp_path):
     import datetime as dt
     pq.write_table(make_demo_log(n_users=200, days=20, end=dt.date(2025, 3, 31)),
                    tmp_path / "events.parquet")
-    config = load_pipeline(pipeline(tmp_path))
+    from engage_plugin.config import AVAILABLE_METRICS
+
+    catalogue = "engagement_score" in AVAILABLE_METRICS  # the runner computes every family
+    config = load_pipeline(pipeline(tmp_path, metrics=CORE.replace(
+        "max_offset: 8}", "max_offset: 8, brackets: [[1, 3], [4, 7]]}")
+        + (CATALOGUE if catalogue else "")))
     run_pipeline(config)
     con = duckdb.connect(str(tmp_path / "wh" / "engage.duckdb"), read_only=True)
     try:
-        for table in ("active_users", "engagement_daily", "stickiness", "retention",
-                      "retention_summary", "lifecycle", "first_week"):
+        from engage_plugin.superset.bundle import enabled_tables
+
+        tables = enabled_tables(config)
+        assert len(tables) == (len(ds.TABLES) if catalogue else 8)
+        for table in tables:
             got = con.execute("select column_name, data_type from information_schema.columns "
                               "where table_name = ? order by ordinal_position",
                               ["engage_" + table]).fetchall()

@@ -97,6 +97,8 @@ def enabled_tables(config: PipelineConfig) -> list[str]:
     for family in ds.FAMILY_TABLES:
         if family in config.metrics:
             out.extend(t for t in ds.FAMILY_TABLES[family] if t not in out)
+    if getattr(config.metrics.get("retention"), "brackets", None):
+        out.insert(out.index("retention_summary") + 1, "retention_brackets")
     return out
 
 

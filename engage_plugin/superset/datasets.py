@@ -31,6 +31,10 @@ TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str | None]] = {
     "retention_summary": ((("period", T), ("segment", T), ("period_offset", I), ("cohorts", B),
                            ("cohort_users", B), ("retained_users", B), ("pooled_rate", F),
                            ("mean_rate", F)), None),
+    "retention_brackets": ((("cohort_start", D), ("period", T), ("segment", T),
+                            ("bracket_start", I), ("bracket_end", I), ("cohort_size", B),
+                            ("retained_users", B), ("retention_rate", F), ("is_complete", S)),
+                           "cohort_start"),
     "lifecycle": ((("period_start", D), ("period", T), ("segment", T), ("new_users", B),
                    ("returning_users", B), ("resurrecting_users", B), ("dormant_users", B)),
                   "period_start"),
@@ -86,6 +90,9 @@ RATIOS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
         ("pooled_retention_unbounded",
          "1.0 * SUM(retained_users_unbounded) / NULLIF(SUM(cohort_size), 0)", ".1%"),
     ),
+    "retention_brackets": (
+        ("pooled_retention", "1.0 * SUM(retained_users) / NULLIF(SUM(cohort_size), 0)", ".1%"),
+    ),
     "retention_summary": (
         ("pooled_retention", "1.0 * SUM(retained_users) / NULLIF(SUM(cohort_users), 0)", ".1%"),
     ),
@@ -111,7 +118,7 @@ RATIOS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     ),
 }
 
-KEY_COLUMNS = {"day", "cohort_start", "cohort_day", "period_start", "period", "segment",
+KEY_COLUMNS = {"bracket_start", "bracket_end", "day", "cohort_start", "cohort_day", "period_start", "period", "segment",
                "window_days", "days_active", "period_offset", "funnel", "step", "step_name",
                "name", "survey", "tier"}
 RATE_FORMAT = ".1%"
