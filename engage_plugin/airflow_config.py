@@ -20,25 +20,6 @@ import yaml
 
 from engage_core.errors import ConfigError
 
-#: metric family (PIPELINE.md ``metrics`` key) -> tables it writes (without the prefix),
-#: per METRICS.md section 4
-FAMILY_TABLES = {
-    "active_users": ["active_users"],
-    "engagement_daily": ["engagement_daily"],
-    "stickiness": ["stickiness"],
-    "retention": ["retention", "retention_summary"],
-    "lifecycle": ["lifecycle"],
-    "first_week": ["first_week"],
-    "sessions": ["sessions_daily"],
-    "funnels": ["funnel"],
-    "conversions": ["conversion"],
-    "commerce": ["commerce"],
-    "cohort_revenue": ["cohort_revenue"],
-    "survey": ["survey"],
-    "engagement_score": ["score_tiers"],
-}
-
-
 def load(path: str | os.PathLike) -> Any:
     """Engage's loader (``yaml.safe_load`` plus the schema of PIPELINE.md)."""
     from engage_plugin.config import load_pipeline
@@ -79,14 +60,11 @@ def metric_families(config: Any) -> list[str]:
 def family_tables(config: Any, family: str) -> list[str]:
     """The prefixed tables one family writes (``retention`` with ``brackets`` also writes
     ``retention_brackets``; ``engagement_score`` with ``user_scores`` writes that too)."""
-    prefix = table_prefix(config)
-    names = list(FAMILY_TABLES.get(family, [family]))
+    from engage_plugin.compute import FAMILY_TABLES, family_tables as tables_of
+
     options = (_get(config, "metrics") or {}).get(family)
-    if family == "retention" and _get(options, "brackets"):
-        names.insert(1, "retention_brackets")
-    if family == "engagement_score" and _get(options, "user_scores"):
-        names.append("user_scores")
-    return [prefix + n for n in names]
+    names = tables_of(family, options) if family in FAMILY_TABLES else (family,)
+    return [table_prefix(config) + n for n in names]
 
 
 def all_tables(config: Any) -> list[str]:

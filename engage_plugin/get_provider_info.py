@@ -36,7 +36,8 @@ def get_provider_info() -> dict:
             }
         ],
         "operators": [
-            {"integration-name": "Engage", "python-modules": ["engage_plugin.operators.engage"]}
+            {"integration-name": "Engage", "python-modules": ["engage_plugin.operators.engage",
+                                                                "engage_plugin.operators.superset"]}
         ],
         "hooks": [
             {"integration-name": "Engage", "python-modules": ["engage_plugin.hooks.engage"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 
 import pyarrow as pa
 
@@ -86,14 +87,25 @@ class DuckDBTarget:
         full = quote(self.prefix + table)
         return f"{quote(self.schema)}.{full}" if self.schema else full
 
-    def connect(self, read_only: bool = False):
+    def connect(self, read_only: bool = False, lock_wait: float = 10.0):
+        """Open the file. New files are written in DuckDB's v1.0.0 storage format, which the
+        duckdb 1.x that Superset ships can read. A read-write open waits up to ``lock_wait``
+        seconds while another process (a Superset query) holds the file."""
         import duckdb
 
         if self.path != ":memory:":
             folder = os.path.dirname(os.path.abspath(self.path))
             if not read_only:
                 os.makedirs(folder, exist_ok=True)
-        return duckdb.connect(self.path, read_only=read_only)
+        config = {} if read_only else {"storage_compatibility_version": "v1.0.0"}
+        deadline = time.monotonic() + lock_wait
+        while True:
+            try:
+                return duckdb.connect(self.path, read_only=read_only, config=config)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def read_state(self) -> dict[str, str]:
         """The ``{prefix}state`` key/values ({} when the file or table does not exist)."""

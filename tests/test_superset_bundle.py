@@ -306,9 +306,6 @@ def duckdb_storage_version(path) -> int:
     return int.from_bytes(head[12:20], "little")
 
 
-@pytest.mark.xfail(strict=False, reason="engage_plugin/targets.py must create new DuckDB files "
-                   "with storage_compatibility_version 'v1.0.0' so that Superset's duckdb 1.x "
-                   "reads them (docs/superset.md)")
 def test_a_new_target_file_is_readable_by_superset_duckdb(tmp_path):
     import datetime as dt
 

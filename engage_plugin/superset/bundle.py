@@ -93,12 +93,13 @@ def database_yaml(config: PipelineConfig, uri: str, db_name: str) -> dict:
 
 def enabled_tables(config: PipelineConfig) -> list[str]:
     """Metric tables (without prefix) the pipeline writes, in a stable order."""
+    from engage_plugin.compute import FAMILY_TABLES, family_tables
+
     out: list[str] = []
-    for family in ds.FAMILY_TABLES:
+    for family in FAMILY_TABLES:
         if family in config.metrics:
-            out.extend(t for t in ds.FAMILY_TABLES[family] if t not in out)
-    if getattr(config.metrics.get("retention"), "brackets", None):
-        out.insert(out.index("retention_summary") + 1, "retention_brackets")
+            out.extend(t for t in family_tables(family, config.metrics[family])
+                       if t not in out and t in ds.TABLES)
     return out
 
 

@@ -66,23 +66,6 @@ TABLES: dict[str, tuple[tuple[tuple[str, str], ...], str | None]] = {
                      ("users", B), ("avg_score", F)), "period_start"),
 }
 
-#: metric family in the pipeline file -> tables it writes
-FAMILY_TABLES = {
-    "active_users": ("active_users",),
-    "engagement_daily": ("engagement_daily",),
-    "stickiness": ("stickiness",),
-    "retention": ("retention", "retention_summary"),
-    "lifecycle": ("lifecycle",),
-    "first_week": ("first_week",),
-    "sessions": ("sessions_daily",),
-    "funnels": ("funnel",),
-    "conversions": ("conversion",),
-    "commerce": ("commerce",),
-    "cohort_revenue": ("cohort_revenue",),
-    "survey": ("survey",),
-    "engagement_score": ("score_tiers",),
-}
-
 #: table -> extra saved metrics (name, SQL expression, d3 format); pooled ratios of sums
 RATIOS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
     "retention": (
