@@ -10,7 +10,7 @@ import numpy as np
 
 
 def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] day,
-               mask, seg, int64_t n_users):
+               mask, seg, int64_t n_users, int nthreads=1):
     """Each user's first qualifying row: its day and segment code.
 
     ``day`` must be >= 0 (offsets from the first day of data): -1 marks "no row".
@@ -27,21 +27,26 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
     cdef const int32_t[::1] s
     cdef bint use_mask = mask is not None
     cdef bint use_seg = seg is not None
-    cdef int64_t i, u, t
+    cdef int64_t i, u, t, lo, hi
+    cdef int th
     cdef int32_t sg
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     s = seg if use_seg else np.zeros(1, dtype=np.int32)
     with nogil:
-        for i in range(n):
-            if use_mask and not m[i]:
-                continue
-            u = user[i]
-            t = ts[i]
-            sg = s[i] if use_seg else 0
-            if best_day[u] < 0 or t < best_ts[u] or (t == best_ts[u] and sg < best_seg[u]):
-                best_ts[u] = t
-                best_day[u] = day[i]
-                best_seg[u] = sg
+        # Each thread owns a contiguous range of users (and scans every row for them).
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            lo = n_users * th // nthreads
+            hi = n_users * (th + 1) // nthreads
+            for i in range(n):
+                u = user[i]
+                if u < lo or u >= hi or (use_mask and not m[i]):
+                    continue
+                t = ts[i]
+                sg = s[i] if use_seg else 0
+                if best_day[u] < 0 or t < best_ts[u] or (t == best_ts[u] and sg < best_seg[u]):
+                    best_ts[u] = t
+                    best_day[u] = day[i]
+                    best_seg[u] = sg
     return np.asarray(best_day), np.asarray(best_seg), np.asarray(best_ts)
 
 

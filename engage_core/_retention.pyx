@@ -31,6 +31,7 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
     cdef int t
     cdef int64_t i, u, lo, hi, k, delta
     cdef int32_t c
+    cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     with nogil:
         # Each thread owns a contiguous range of users: no two threads write the same word.
@@ -48,7 +49,12 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
                     delta = ts[i] - t0[u]
                     if delta < 0:
                         continue
-                    k = delta // length_us
+                    # delta // length_us through a float estimate, corrected to be exact
+                    k = <int64_t>(<double>delta * inv_length)
+                    if k * length_us > delta:
+                        k = k - 1
+                    elif (k + 1) * length_us <= delta:
+                        k = k + 1
                     if k > MAX_K:
                         k = MAX_K
                 else:
@@ -131,3 +137,28 @@ def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
                 if k < n_bits:
                     bits[u * words + (k >> 6)] |= (<uint64_t>1) << (k & 63)
     return np.asarray(bits), np.asarray(max_k)
+
+
+def cohort_instant_range(const int32_t[::1] cohort, const int32_t[::1] group,
+                         const int64_t[::1] t0, int n_groups, int n_periods):
+    """Earliest and latest first-start instant per (group, cohort period); users count in
+    group 0 and in ``group[u]`` when it is > 0. Cells without users hold INT64_MAX / MIN."""
+    cdef int64_t[:, ::1] lo = np.full((n_groups, n_periods), np.iinfo(np.int64).max, dtype=np.int64)
+    cdef int64_t[:, ::1] hi = np.full((n_groups, n_periods), np.iinfo(np.int64).min, dtype=np.int64)
+    cdef int64_t u, n = cohort.shape[0]
+    cdef int32_t c
+    cdef int g, gi
+    with nogil:
+        for u in range(n):
+            c = cohort[u]
+            if c < 0:
+                continue
+            for g in range(2):
+                if g == 1 and group[u] <= 0:
+                    break
+                gi = 0 if g == 0 else group[u]
+                if t0[u] < lo[gi, c]:
+                    lo[gi, c] = t0[u]
+                if t0[u] > hi[gi, c]:
+                    hi[gi, c] = t0[u]
+    return np.asarray(lo), np.asarray(hi)

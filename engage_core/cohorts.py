@@ -15,12 +15,12 @@ from engage_core import _common as c
 from engage_core.events import Events
 
 
-def _first(ev: Events, mask, seg, first: int):
+def _first(ev: Events, mask, seg, first: int, nthreads: int = 1):
     """Each user's first qualifying day (offset from the first day of data, -1 for none)
     and output group."""
     first_day, first_seg, _ = _cohorts.first_rows(
         ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
-        ev.num_users)
+        ev.num_users, nthreads)
     group = (first_seg + 1).astype(np.int32) if seg is not None else np.zeros(ev.num_users, np.int32)
     return first_day, group
 
@@ -60,7 +60,7 @@ def first_week(ev: Events, *, events=None, breakdown=None, end_day=None, threads
         counts = np.zeros((3, len(labels), 0), dtype=np.int64)
     else:
         mask = ev.event_mask(events)
-        d0, group = _first(ev, mask, seg, first)
+        d0, group = _first(ev, mask, seg, first, nthreads)
         offsets, days = c.user_days(ev, first, events, nthreads)
         counts = _cohorts.first_week_counts(d0, group, len(labels), offsets, days, n_days, nthreads)
     gi, di = c.grid(len(labels), n_days)

@@ -99,7 +99,7 @@ class _State:
             return_mask = ev.event_mask(return_events, "return_events")
             first_day, first_seg, t0 = _cohorts.first_rows(
                 ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
-                None if self.seg is None else self.seg.codes, ev.num_users)
+                None if self.seg is None else self.seg.codes, ev.num_users, nthreads)
             has = first_day >= 0
             self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
                                    -1).astype(np.int32)
@@ -118,18 +118,8 @@ class _State:
 
     def _t0_range(self, t0, has):
         """Earliest and latest first-start instant per (group, cohort)."""
-        shape = (len(self.labels), self.pm.count)
-        lo = np.full(shape, np.iinfo(np.int64).max, dtype=np.int64)
-        hi = np.full(shape, np.iinfo(np.int64).min, dtype=np.int64)
-        users = np.nonzero(has)[0]
-        cohorts, starts = self.cohort[users], t0[users]
-        group_sets = [np.zeros(len(users), dtype=np.int64)]
-        if self.seg is not None:
-            group_sets.append(self.group[users].astype(np.int64))
-        for groups in group_sets:
-            np.minimum.at(lo, (groups, cohorts), starts)
-            np.maximum.at(hi, (groups, cohorts), starts)
-        return lo, hi
+        return _retention.cohort_instant_range(self.cohort, self.group, t0, len(self.labels),
+                                               self.pm.count)
 
     def exists(self, gi, ci, k):
         """Whether offset k of cohort ci has begun by the end of the last day of data."""
