@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "setuptools>=77" wheel "Cython>=3.0.10,<4" "numpy>=1.26"
 	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,airflow]'
-	@mkdir -p build && touch $(SO_STAMP)
 	@touch $(STAMP)
+	@mkdir -p build && touch $(SO_STAMP)  # the editable install built the kernels in place
 
 $(SO_STAMP): $(STAMP) $(PYX) setup.py
 	$(BIN)/python setup.py -q build_ext --inplace -j 2
