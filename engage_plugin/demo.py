@@ -194,6 +194,22 @@ metrics:
 """
 
 
+ROLLING_YAML = """\
+# Made by `engage demo`: the same log, retention with rolling 24-hour / 7-day windows
+# (Amplitude N-day, Mixpanel's default), next to the calendar tables of pipeline.yaml.
+pipeline: demo_rolling
+timezone: {timezone}
+source:
+  path: events.parquet
+target:
+  uri: duckdb:///{db}
+  table_prefix: engage_rolling_
+metrics:
+  retention: {{periods: [day, week], max_offset: 12, start_events: [signup], window: rolling,
+              brackets: [[1, 3], [4, 8], [9, 12]]}}
+"""
+
+
 def write_demo_files(directory) -> tuple[str, str]:
     """Write ``events.parquet`` and ``pipeline.yaml`` into ``directory``; return the paths of
     the YAML file and of the DuckDB file the pipeline targets."""
@@ -206,6 +222,8 @@ def write_demo_files(directory) -> tuple[str, str]:
     path = os.path.join(directory, "pipeline.yaml")
     with open(path, "w", encoding="utf-8") as f:
         f.write(PIPELINE_YAML.format(timezone=TIMEZONE, db=db))
+    with open(os.path.join(directory, "pipeline_rolling.yaml"), "w", encoding="utf-8") as f:
+        f.write(ROLLING_YAML.format(timezone=TIMEZONE, db=db))
     return path, db
 
 
@@ -218,8 +236,15 @@ def run_demo(directory, out=None) -> int:
     path, db = write_demo_files(directory)
     print(f"Sample event log and pipeline written to {os.path.dirname(path)}", file=out)
     report = run_pipeline(load_pipeline(path))
+    rolling = run_pipeline(load_pipeline(os.path.join(os.path.dirname(path),
+                                                      "pipeline_rolling.yaml")))
     print_summary(db, out=out)
+    from engage_plugin.demo_catalogue import print_retention_variants
+
+    print_retention_variants(db, out=out)
     print_report(report.to_dict(), out=out)
+    print(f"  (and the rolling-retention pipeline: {rolling.to_dict()['total_seconds']:.2f} s)",
+          file=out)
     print(f"\nTables: {db}  (try: duckdb {db} \"from engage_engagement_daily limit 5\")",
           file=out)
     return 0

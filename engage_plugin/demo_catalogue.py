@@ -67,3 +67,41 @@ def print_catalogue(con, prefix: str, out) -> None:
     if lines:
         print("\nThe rest of the catalogue (segment 'all'; latest period with data)", file=out)
         _print_grid(["metric", "period", "value"], lines, out)
+
+
+def print_retention_variants(duckdb_path, out, prefix: str = "engage_",
+                             rolling_prefix: str = "engage_rolling_") -> None:
+    """Week-k retention of all complete cohorts, pooled, four ways: calendar or rolling
+    weeks, classic ("on") or unbounded ("on or after"); then the brackets."""
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        tables = [(f"{prefix}retention", "calendar"), (f"{rolling_prefix}retention", "rolling")]
+        if not all(_table_exists(con, t) for t, _ in tables):
+            return
+        rows = []
+        for table, label in tables:
+            for kind, col in (("on", "retained_users"), ("on or after", "retained_users_unbounded")):
+                got = dict(_rows(con, f"""
+                    select period_offset, sum({col}) / sum(cohort_size) from {table}
+                    where period = 'week' and segment = 'all' and is_complete
+                      and period_offset in (1, 2, 4, 8) group by 1"""))
+                rows.append([f"{label} weeks, {kind}"] + [_pct(got.get(k)) for k in (1, 2, 4, 8)])
+        print("\nRetention variants (cohort = week of signup; pooled over complete cohorts; "
+              "docs/retention.md)", file=out)
+        _print_grid(["retention", "wk 1", "wk 2", "wk 4", "wk 8"], rows, out)
+        brackets = []
+        for table, label in ((f"{prefix}retention_brackets", "calendar"),
+                             (f"{rolling_prefix}retention_brackets", "rolling")):
+            if _table_exists(con, table):
+                got = _rows(con, f"""
+                    select bracket_start, bracket_end, sum(retained_users) / sum(cohort_size)
+                    from {table} where period = 'week' and segment = 'all' and is_complete
+                    group by 1, 2 order by 1""")
+                brackets.append([f"{label} weeks"] + [f"wk {a}-{b}: {_pct(r)}" for a, b, r in got])
+        if brackets:
+            width = max(len(b) for b in brackets)
+            _print_grid(["brackets"] + [""] * (width - 1), [b + [""] * (width - len(b)) for b in brackets], out)
+    finally:
+        con.close()
