@@ -328,6 +328,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
     def cat(key, dtype):
         chunks = parts[key]
+        if len(chunks) == 1:  # one batch: no copy
+            return np.ascontiguousarray(chunks[0], dtype=dtype)
         return np.ascontiguousarray(np.concatenate(chunks) if chunks else np.zeros(0, dtype), dtype=dtype)
 
     user = cat("user", np.int32)
@@ -343,7 +345,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     events = cat("event", np.int32) if event is not None else None
     event_names = arrow_io.decode_bytes_index(event_index).to_pylist() if event is not None else []
     segments = {b: _sorted_segments(b, cat(f"seg:{b}", np.int32), seg_index[b]) for b in breakdowns}
-    ev = Events(calendar=calendar, user=user, day=day_i64.astype(np.int32), ts=ts_us,
+    ev = Events(calendar=calendar, user=user, day=np.ascontiguousarray(day_i64, dtype=np.int32), ts=ts_us,
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
@@ -356,11 +358,10 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
 def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:
     if len(ts_us) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32)
     lo = int(np.floor_divide(ts_us.min(), 86_400_000_000))
     hi = int(np.floor_divide(ts_us.max(), 86_400_000_000))
     if lo < MIN_DAY or hi > MAX_DAY:
         raise SchemaError(f"column {column!r} (timestamp): values outside the years 1..9999")
     before, trans, after = calendar.utc_day_table(lo, hi)
-    days = _ingest.local_days(ts_us, np.ones(1, np.uint8), True, lo, before, trans, after, threads)
-    return days.astype(np.int64)
+    return _ingest.local_days(ts_us, np.ones(1, np.uint8), True, lo, before, trans, after, threads)
