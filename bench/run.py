@@ -140,6 +140,9 @@ def time_engines(table, names, tasks, repeats: int, threads: int, log, budget: f
         for case in cases:
             if spent[case] > budget:  # slow cases: fewer repeats keep the run short
                 continue
+            # let the previous engine's worker threads (DuckDB, Polars' rayon pool, OpenMP)
+            # go idle, so no engine is timed while another one's threads still spin
+            time.sleep(0.5)
             t0 = time.perf_counter()
             result = runners[case[0]].run(case[1])
             took = time.perf_counter() - t0
