@@ -4,13 +4,13 @@
 # Users are dense ids; per-user day sets come as CSR from _activity.actor_days. Counts are
 # accumulated per thread and summed at the end, so results do not depend on threads.
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 
 import numpy as np
 
 
 def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] day,
-               mask, seg, int64_t n_users, int nthreads=1):
+               mask, seg, int64_t n_users, int nthreads=1, rem=None):
     """Each user's first qualifying row: its day and segment code.
 
     ``day`` must be >= 0 (offsets from the first day of data): -1 marks "no row".
@@ -27,6 +27,10 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
     cdef const int32_t[::1] s
     cdef bint use_mask = mask is not None
     cdef bint use_seg = seg is not None
+    cdef bint use_rem = rem is not None
+    cdef const int16_t[::1] r = rem if use_rem else np.zeros(1, dtype=np.int16)
+    cdef int16_t[::1] best_rem = np.zeros(n_users, dtype=np.int16)
+    cdef int16_t rm
     cdef int64_t i, u, t, lo, hi
     cdef int th
     cdef int32_t sg
@@ -43,8 +47,12 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
                     continue
                 t = ts[i]
                 sg = s[i] if use_seg else 0
-                if best_day[u] < 0 or t < best_ts[u] or (t == best_ts[u] and sg < best_seg[u]):
+                rm = r[i] if use_rem else 0
+                if (best_day[u] < 0 or t < best_ts[u]
+                        or (t == best_ts[u] and (rm < best_rem[u]
+                                                 or (rm == best_rem[u] and sg < best_seg[u])))):
                     best_ts[u] = t
+                    best_rem[u] = rm
                     best_day[u] = day[i]
                     best_seg[u] = sg
     return np.asarray(best_day), np.asarray(best_seg), np.asarray(best_ts)

@@ -20,7 +20,7 @@ def _first(ev: Events, mask, seg, first: int, nthreads: int = 1):
     and output group."""
     first_day, first_seg, _ = _cohorts.first_rows(
         ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
-        ev.num_users, nthreads)
+        ev.num_users, nthreads, ev.ts_rem)
     group = (first_seg + 1).astype(np.int32) if seg is not None else np.zeros(ev.num_users, np.int32)
     return first_day, group
 

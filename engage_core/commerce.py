@@ -113,7 +113,7 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
     if n_days:
         first_day, first_seg, _ = _cohorts.first_rows(
             ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
-            ev.num_users, nthreads)
+            ev.num_users, nthreads, ev.ts_rem)
         has = first_day >= 0
         cohort = np.where(has, pm.of_day[np.clip(first_day, 0, None)], -1)
         group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)

@@ -59,7 +59,7 @@ class Events:
 
     def __init__(self, *, calendar, user, day, ts, event, event_names, segments, user_index,
                  user_kind, rows_read, skipped_user, skipped_ts, timestamp_is_date,
-                 user_type=None, row=None, numeric=None):
+                 user_type=None, row=None, numeric=None, ts_rem=None):
         self.calendar = calendar
         self.user = user
         self.day = day
@@ -75,6 +75,9 @@ class Events:
         # each kept row's position in the input (0-based, across batches); kept only when
         # numeric columns are prepared (the metrics that can reject rows need them)
         self.row = row
+        # sub-microsecond nanoseconds of ns timestamps (int16), or None: ties in ``ts`` are
+        # broken by it where the first row of a user matters (cohorts)
+        self.ts_rem = ts_rem
         self.numeric = numeric or {}  # name -> (float64 values, uint8 valid)
         self.rows_read = rows_read
         self.rows_skipped_null_user = skipped_user
@@ -286,7 +289,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _ingest.BytesIndex(1 << 16)
     event_index = _ingest.BytesIndex(64)
     seg_index = {b: _ingest.BytesIndex(64) for b in breakdowns}
-    parts = {"user": [], "ts": [], "event": [], "row": [], **{f"seg:{b}": [] for b in breakdowns},
+    is_ns = pa.types.is_timestamp(ts_type) and ts_type.unit == "ns"
+    parts = {"user": [], "ts": [], "event": [], "row": [], "rem": [], **{f"seg:{b}": [] for b in breakdowns},
              **{f"num:{c}": [] for c in numeric}, **{f"numv:{c}": [] for c in numeric}}
     rows_read = skipped_user = skipped_ts = 0
     for batch in batches:
@@ -309,6 +313,9 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         all_kept = bool(keep.all())
         parts["user"].append(users if all_kept else users[keep])
         parts["ts"].append(ts if all_kept else ts[keep])
+        if is_ns:  # nanoseconds below the microsecond, to order ties exactly
+            rem = (arrow_io.fixed_values(tcol, np.int64) % 1000).astype(np.int16)
+            parts["rem"].append(rem if all_kept else rem[keep])
         if numeric:
             positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
             parts["row"].append(positions if all_kept else positions[keep])
@@ -350,6 +357,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
                   user_type=user_type, row=cat("row", np.int64) if numeric else None,
+                  ts_rem=cat("rem", np.int16) if is_ns else None,
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
     ev._compact_users()

@@ -99,7 +99,7 @@ class _State:
             return_mask = ev.event_mask(return_events, "return_events")
             first_day, first_seg, t0 = _cohorts.first_rows(
                 ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
-                None if self.seg is None else self.seg.codes, ev.num_users, nthreads)
+                None if self.seg is None else self.seg.codes, ev.num_users, nthreads, ev.ts_rem)
             has = first_day >= 0
             self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
                                    -1).astype(np.int32)

@@ -108,8 +108,8 @@ def table_fingerprints(db: Path) -> dict[str, str]:
     out = {}
     with duckdb.connect(str(db), read_only=True) as con:
         names = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_name like 'engage_%' "
-            "and table_name not in ('engage_runs', 'engage_state', 'engage_rejected_rows')"
+            "select table_name from information_schema.columns where table_name like 'engage_%' "
+            "and table_name not like 'engage_rolling_%' and column_name = 'computed_at'"
         ).fetchall()]
         for name in sorted(names):
             out[name] = con.execute(
