@@ -141,7 +141,7 @@ def warehouse_lock(config: Any, timeout: float = 3600.0):
 def validate(config: Any) -> dict:
     """The checks of ``engage validate`` (file, availability, source schema, column types
     as the engine sees them), writing nothing. Returns ``role -> column``."""
-    import engage_core as ec
+    from engage_plugin.compute import prepare
     from engage_plugin.config import check_available
     from engage_plugin.sources import check_schema, role_columns, source_schema
 
@@ -149,11 +149,7 @@ def validate(config: Any) -> dict:
     schema = source_schema(config)
     check_schema(config, schema)
     roles = role_columns(config, schema)
-    ec.prepare_events(schema.empty_table(), user_id=roles["user_id"],
-                      timestamp=roles["timestamp"], event=roles.get("event"),
-                      breakdowns=config.breakdowns(),
-                      calendar=ec.Calendar(timezone=config.timezone,
-                                           week_start=config.week_start))
+    prepare(config, schema.empty_table(), roles)
     return dict(roles)
 
 
@@ -161,16 +157,13 @@ def ingest(config: Any, first: dt.date, last: dt.date, log=log) -> dict:
     """Read the run's days from the source and prepare them as the engine will; write
     nothing. Returns the counts (rows read / skipped of those days) and the day range the
     metric tasks will recompute (the runner's hull of this run and the loaded range)."""
-    import engage_core as ec
+    from engage_plugin.compute import prepare
     from engage_plugin.runner import plan_range
     from engage_plugin.sources import read_source
 
     started = time.perf_counter()
     table, roles = read_source(config, first, last)
-    ev = ec.prepare_events(table, user_id=roles["user_id"], timestamp=roles["timestamp"],
-                           event=roles.get("event"), breakdowns=config.breakdowns(),
-                           calendar=ec.Calendar(timezone=config.timezone,
-                                                week_start=config.week_start))
+    ev = prepare(config, table, roles)
     with warehouse_lock(config):
         hull_start, hull_end, prev_start, prev_end, _ = plan_range(config, first, last, False)
     report = {

@@ -106,15 +106,10 @@ def cmd_validate(args) -> int:
 
 def _engine_schema_check(config, schema) -> None:
     """Let the engine check the column types on an empty table of the source's schema."""
-    import engage_core as ec
+    from engage_plugin.compute import prepare
     from engage_plugin.sources import role_columns
 
-    roles = role_columns(config, schema)
-    ec.prepare_events(schema.empty_table(), user_id=roles["user_id"],
-                      timestamp=roles["timestamp"], event=roles.get("event"),
-                      breakdowns=config.breakdowns(),
-                      calendar=ec.Calendar(timezone=config.timezone,
-                                           week_start=config.week_start))
+    prepare(config, schema.empty_table(), role_columns(config, schema))
 
 
 def cmd_demo(args) -> int:
