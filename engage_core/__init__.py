@@ -16,7 +16,7 @@ from engage_core.activity import active_users, engagement_daily, stickiness
 from engage_core.calendar import Calendar
 from engage_core.cohorts import first_week, lifecycle
 from engage_core.errors import ConfigError, EngageError, RunError, SchemaError
-from engage_core.events import Events, prepare_events
+from engage_core.events import Events, local_days, prepare_events
 from engage_core.retention import retention, retention_brackets, retention_summary
 
 from engage_core.commerce import cohort_revenue, commerce
@@ -30,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Calendar", "ConfigError", "EngageError", "Events", "RunError", "SchemaError",
-    "active_users", "engagement_daily", "first_week", "lifecycle", "prepare_events",
+    "active_users", "engagement_daily", "first_week", "lifecycle", "local_days", "prepare_events",
     "retention", "retention_brackets", "retention_summary", "stickiness",
 ]
 __all__ += [

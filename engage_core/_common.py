@@ -212,9 +212,22 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
 
 
 def tally(index, size: int, weights=None) -> np.ndarray:
-    """Sum of ``weights`` (or a count) per index, added in array order (thread-independent)."""
-    out = np.bincount(np.asarray(index, dtype=np.int64), weights=weights, minlength=size)
-    return out if weights is not None else out.astype(np.int64)
+    """Sum of ``weights`` (or a count) per index.
+
+    Floating-point sums depend on the order of the terms, and that order here comes from
+    dense user numbers, which follow the input's row order. So fractional weights are added
+    per index in ascending order of value: the result depends only on the multiset of terms
+    of each index, the same whatever the row order, the thread count or the record batches
+    (an incremental run that reads the events back in another order writes the same bits).
+    Whole-number weights are exact in any order and skip the sort."""
+    index = np.asarray(index, dtype=np.int64)
+    if weights is None:
+        return np.bincount(index, minlength=size).astype(np.int64)
+    w = np.asarray(weights, dtype=np.float64)
+    if len(w) and not np.array_equal(w, np.rint(w)):
+        order = np.lexsort((w, index))
+        index, w = index[order], w[order]
+    return np.bincount(index, weights=w, minlength=size)
 
 
 def event_names(names, key: str):
