@@ -206,9 +206,16 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
     offsets, _, ts, period, value, flags = sorted_records(ev, actor, n_actors, mask, first, prow,
                                                           value, flags, nthreads)
     n = len(ts)
+    given = value is not None
     value = np.zeros(n, dtype=np.float64) if value is None else value.astype(np.float64, copy=False)
     flags = np.zeros(n, dtype=np.uint8) if flags is None else flags.astype(np.uint8, copy=False)
-    return _sequences.runs(offsets, period, ts, value, flags, nthreads)
+    out = _sequences.runs(offsets, period, ts, value, flags, nthreads)
+    if given and len(out["rows"]):
+        # runs lie back to back in the sorted rows; re-add each run's values in a canonical
+        # order (rows at the same instant would otherwise be added in input order)
+        rows = np.asarray(out["rows"], dtype=np.int64)
+        out["sum"] = tally(np.repeat(np.arange(len(rows)), rows), len(rows), value)
+    return out
 
 
 def tally(index, size: int, weights=None) -> np.ndarray:
