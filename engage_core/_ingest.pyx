@@ -13,27 +13,82 @@ import numpy as np
 
 
 cdef inline uint64_t hash_bytes(const uint8_t* p, int64_t n) noexcept nogil:
-    cdef uint64_t h = <uint64_t>0x9e3779b97f4a7c15ULL ^ <uint64_t>n
+    # One multiply per 8 bytes (the dependency chain stays short), then a full splitmix64
+    # finalisation: well spread low bits for the table. Ids never rely on the hash alone.
+    cdef uint64_t h = <uint64_t>0x9e3779b97f4a7c15ULL ^ (<uint64_t>n * <uint64_t>0xff51afd7ed558ccdULL)
     cdef uint64_t w
     cdef int64_t i = 0
     while i + 8 <= n:
         memcpy(&w, p + i, 8)
-        h = mix64(h ^ w) * <uint64_t>0xff51afd7ed558ccdULL
+        h = (h ^ w) * <uint64_t>0xc2b2ae3d27d4eb4fULL
+        h ^= h >> 29
         i += 8
     if i < n:
         w = 0
         memcpy(&w, p + i, n - i)
-        h = mix64(h ^ w ^ (<uint64_t>(n - i) << 56))
+        h = (h ^ w) * <uint64_t>0x165667b19e3779f9ULL
     return mix64(h)
+
+
+cdef inline bint same_bytes(const uint8_t* a, const uint8_t* b, int64_t n) noexcept nogil:
+    cdef uint64_t x, y
+    cdef int64_t i = 0
+    while i + 8 <= n:
+        memcpy(&x, a + i, 8)
+        memcpy(&y, b + i, 8)
+        if x != y:
+            return False
+        i += 8
+    return n == i or memcmp(a + i, b + i, n - i) == 0
+
+
+cdef extern from "<sys/mman.h>" nogil:
+    int madvise(void* addr, size_t length, int advice)
+    int MADV_HUGEPAGE
+
+
+cdef extern from "<stdlib.h>" nogil:
+    int posix_memalign(void** memptr, size_t alignment, size_t size)
+
+
+cdef void* big_alloc(size_t size) noexcept nogil:
+    # Tables larger than the cache are probed at random: 2 MB pages (where the kernel
+    # allows them) save a TLB miss per probe.
+    cdef void* p = NULL
+    if size < (4 << 20):
+        return malloc(size)
+    if posix_memalign(&p, 2 << 20, size) != 0:
+        return NULL
+    madvise(p, size, MADV_HUGEPAGE)
+    return p
+
+
+cdef extern from *:
+    """
+    #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    """
+    void ENGAGE_PREFETCH(const void* p) noexcept nogil
+
+
+# rows between a slot's prefetch and its probe; the value bytes are prefetched half-way
+DEF AHEAD = 16
+
+
+ctypedef struct ISlot:
+    int64_t key
+    int32_t id       # -1: empty
+    int32_t pad
 
 
 cdef class Int64Index:
     """Maps int64 keys to dense ids 0, 1, 2, ... in order of first appearance.
 
-    Open addressing with linear probing; the table stays at most half full.
+    Keys packed in a narrow range get a direct table (one array read per row); others go
+    to an open-addressing hash table (linear probing, at most half full) whose slots hold
+    key and id side by side. The encode loop prefetches the slot of the row AHEAD rows
+    later, so the misses of a table larger than the cache overlap.
     """
-    cdef int64_t* slot_key
-    cdef int32_t* slot_id
+    cdef ISlot* slots
     cdef int64_t* id_key
     cdef int64_t cap
     cdef int64_t id_cap
@@ -53,19 +108,17 @@ cdef class Int64Index:
         while cap < 2 * expected:
             cap <<= 1
         self.cap = cap
-        self.slot_key = <int64_t*>malloc(cap * sizeof(int64_t))
-        self.slot_id = <int32_t*>malloc(cap * sizeof(int32_t))
+        self.slots = <ISlot*>big_alloc(cap * sizeof(ISlot))
         self.id_cap = cap // 2
         self.id_key = <int64_t*>malloc(self.id_cap * sizeof(int64_t))
-        if self.slot_key == NULL or self.slot_id == NULL or self.id_key == NULL:
+        if self.slots == NULL or self.id_key == NULL:
             raise MemoryError()
-        memset(self.slot_id, 0xff, cap * sizeof(int32_t))
+        memset(self.slots, 0xff, cap * sizeof(ISlot))
         self.size = 0
         self.hsize = 0
 
     def __dealloc__(self):
-        free(self.slot_key)
-        free(self.slot_id)
+        free(self.slots)
         free(self.id_key)
         free(self.direct)
 
@@ -74,26 +127,20 @@ cdef class Int64Index:
 
     cdef int _grow(self) noexcept nogil:
         cdef int64_t new_cap = self.cap * 2
-        cdef int64_t* nk = <int64_t*>malloc(new_cap * sizeof(int64_t))
-        cdef int32_t* ni = <int32_t*>malloc(new_cap * sizeof(int32_t))
+        cdef ISlot* ns = <ISlot*>big_alloc(new_cap * sizeof(ISlot))
         cdef int64_t i, s, m = new_cap - 1
-        if nk == NULL or ni == NULL:
-            free(nk)
-            free(ni)
+        if ns == NULL:
             return -1
-        memset(ni, 0xff, new_cap * sizeof(int32_t))
+        memset(ns, 0xff, new_cap * sizeof(ISlot))
         for i in range(self.cap):
-            if self.slot_id[i] == -1:
+            if self.slots[i].id == -1:
                 continue
-            s = <int64_t>(mix64(<uint64_t>self.slot_key[i]) & <uint64_t>m)
-            while ni[s] != -1:
+            s = <int64_t>(mix64(<uint64_t>self.slots[i].key) & <uint64_t>m)
+            while ns[s].id != -1:
                 s = (s + 1) & m
-            nk[s] = self.slot_key[i]
-            ni[s] = self.slot_id[i]
-        free(self.slot_key)
-        free(self.slot_id)
-        self.slot_key = nk
-        self.slot_id = ni
+            ns[s] = self.slots[i]
+        free(self.slots)
+        self.slots = ns
         self.cap = new_cap
         return 0
 
@@ -117,7 +164,15 @@ cdef class Int64Index:
         cdef int32_t* direct = self.direct
         cdef int64_t lo = self.direct_lo
         cdef uint64_t span = <uint64_t>self.direct_span
+        cdef ISlot* slot
         for i in range(n):
+            if i + AHEAD < n:
+                k = keys[i + AHEAD]
+                rel = <int64_t>(<uint64_t>k - <uint64_t>lo)
+                if <uint64_t>rel < span:
+                    ENGAGE_PREFETCH(&direct[rel])
+                else:
+                    ENGAGE_PREFETCH(&self.slots[mix64(<uint64_t>k) & <uint64_t>m])
             if not all_valid and not valid[i]:
                 out[i] = -1
                 continue
@@ -134,7 +189,8 @@ cdef class Int64Index:
                 continue
             s = <int64_t>(mix64(<uint64_t>k) & <uint64_t>m)
             while True:
-                if self.slot_id[s] == -1:
+                slot = &self.slots[s]
+                if slot.id == -1:
                     if self._ensure_ids() != 0:
                         return -1
                     if 2 * (self.hsize + 1) > self.cap:
@@ -143,15 +199,15 @@ cdef class Int64Index:
                         m = self.cap - 1
                         s = <int64_t>(mix64(<uint64_t>k) & <uint64_t>m)
                         continue
-                    self.slot_key[s] = k
-                    self.slot_id[s] = <int32_t>self.size
+                    slot.key = k
+                    slot.id = <int32_t>self.size
                     self.id_key[self.size] = k
                     out[i] = <int32_t>self.size
                     self.size += 1
                     self.hsize += 1
                     break
-                if self.slot_key[s] == k:
-                    out[i] = self.slot_id[s]
+                if slot.key == k:
+                    out[i] = slot.id
                     break
                 s = (s + 1) & m
         return 0
@@ -202,10 +258,24 @@ cdef class Int64Index:
         return np.asarray(out)
 
 
+ctypedef struct BSlot:
+    uint64_t hash
+    int64_t off      # where the value's bytes start in the arena
+    int32_t length
+    int32_t id       # -1: empty
+
+
 cdef class BytesIndex:
-    """Maps byte strings (Arrow string / binary values) to dense ids in order of first appearance."""
-    cdef int32_t* slot_id
-    cdef uint64_t* id_hash
+    """Maps byte strings (Arrow string / binary values) to dense ids in order of first appearance.
+
+    Open addressing, linear probing, at most half full. A slot holds the value's full 64-bit
+    hash, its place in the arena and its id, so a probe touches one slot and, when the hash
+    matches, the value's bytes (compared in full: ids are exact, never hash-based). Hashes
+    are computed first in a parallel pass; the sequential insert pass prefetches the slot of
+    the row AHEAD rows later and the stored bytes of the row AHEAD/2 later, so the cache
+    misses of a table larger than the cache overlap instead of adding up.
+    """
+    cdef BSlot* slots
     cdef int64_t* id_off
     cdef uint8_t* arena
     cdef int64_t arena_len
@@ -219,22 +289,20 @@ cdef class BytesIndex:
         while cap < 2 * expected:
             cap <<= 1
         self.cap = cap
-        self.slot_id = <int32_t*>malloc(cap * sizeof(int32_t))
+        self.slots = <BSlot*>big_alloc(cap * sizeof(BSlot))
         self.id_cap = cap // 2
-        self.id_hash = <uint64_t*>malloc(self.id_cap * sizeof(uint64_t))
         self.id_off = <int64_t*>malloc((self.id_cap + 1) * sizeof(int64_t))
         self.arena_cap = 1 << 16
         self.arena = <uint8_t*>malloc(self.arena_cap)
-        if self.slot_id == NULL or self.id_hash == NULL or self.id_off == NULL or self.arena == NULL:
+        if self.slots == NULL or self.id_off == NULL or self.arena == NULL:
             raise MemoryError()
-        memset(self.slot_id, 0xff, cap * sizeof(int32_t))
+        memset(self.slots, 0xff, cap * sizeof(BSlot))
         self.id_off[0] = 0
         self.arena_len = 0
         self.size = 0
 
     def __dealloc__(self):
-        free(self.slot_id)
-        free(self.id_hash)
+        free(self.slots)
         free(self.id_off)
         free(self.arena)
 
@@ -244,40 +312,39 @@ cdef class BytesIndex:
     cdef int _grow(self) noexcept nogil:
         cdef int64_t new_cap = self.cap * 2
         cdef int64_t m = new_cap - 1
-        cdef int32_t* ni = <int32_t*>malloc(new_cap * sizeof(int32_t))
-        cdef uint64_t* nh = <uint64_t*>realloc(self.id_hash, (new_cap // 2) * sizeof(uint64_t))
-        cdef int64_t* no
+        cdef BSlot* ns = <BSlot*>big_alloc(new_cap * sizeof(BSlot))
+        cdef int64_t* no = <int64_t*>realloc(self.id_off, (new_cap // 2 + 1) * sizeof(int64_t))
         cdef int64_t i, s
-        if nh != NULL:
-            self.id_hash = nh
-        no = <int64_t*>realloc(self.id_off, (new_cap // 2 + 1) * sizeof(int64_t))
         if no != NULL:
             self.id_off = no
-        if ni == NULL or nh == NULL or no == NULL:
-            free(ni)
+        if ns == NULL or no == NULL:
+            free(ns)
             return -1
         self.id_cap = new_cap // 2
-        memset(ni, 0xff, new_cap * sizeof(int32_t))
-        for i in range(self.size):
-            s = <int64_t>(self.id_hash[i] & <uint64_t>m)
-            while ni[s] != -1:
+        memset(ns, 0xff, new_cap * sizeof(BSlot))
+        for i in range(self.cap):
+            if self.slots[i].id == -1:
+                continue
+            s = <int64_t>(self.slots[i].hash & <uint64_t>m)
+            while ns[s].id != -1:
                 s = (s + 1) & m
-            ni[s] = <int32_t>i
-        free(self.slot_id)
-        self.slot_id = ni
+            ns[s] = self.slots[i]
+        free(self.slots)
+        self.slots = ns
         self.cap = new_cap
         return 0
 
-    cdef int32_t _lookup(self, const uint8_t* p, int64_t n) noexcept nogil:
-        cdef uint64_t h = hash_bytes(p, n)
+    cdef int32_t _lookup(self, uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
         cdef int64_t m = self.cap - 1
         cdef int64_t s = <int64_t>(h & <uint64_t>m)
-        cdef int32_t j
+        cdef BSlot* slot
         cdef int64_t new_cap
         cdef uint8_t* na
+        if n > 2147483647:
+            return -2
         while True:
-            j = self.slot_id[s]
-            if j == -1:
+            slot = &self.slots[s]
+            if slot.id == -1:
                 if 2 * (self.size + 1) > self.cap:
                     if self._grow() != 0:
                         return -2
@@ -295,53 +362,90 @@ cdef class BytesIndex:
                     self.arena_cap = new_cap
                 if n:
                     memcpy(self.arena + self.arena_len, p, n)
+                slot.hash = h
+                slot.off = self.arena_len
+                slot.length = <int32_t>n
+                slot.id = <int32_t>self.size
                 self.arena_len += n
-                j = <int32_t>self.size
-                self.id_hash[j] = h
-                self.id_off[j + 1] = self.arena_len
-                self.slot_id[s] = j
+                self.id_off[self.size + 1] = self.arena_len
                 self.size += 1
-                return j
-            if (self.id_hash[j] == h and self.id_off[j + 1] - self.id_off[j] == n
-                    and memcmp(self.arena + self.id_off[j], p, n) == 0):
-                return j
+                return slot.id
+            if slot.hash == h and slot.length == n and same_bytes(self.arena + slot.off, p, n):
+                return slot.id
             s = (s + 1) & m
 
     cdef int _encode32(self, const int32_t[::1] offsets, const uint8_t[::1] data,
-                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out) noexcept nogil:
+                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
+                       int nthreads) noexcept nogil:
         cdef int64_t i, n = out.shape[0]
         cdef int32_t j
         cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
+        cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
+        cdef uint64_t[::1] hashes
+        cdef BSlot* slot
+        if hbuf == NULL:
+            return -1
+        with gil:
+            hashes = <uint64_t[:max(n, 1)]>hbuf
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            hashes[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
         for i in range(n):
+            if i + AHEAD < n:
+                ENGAGE_PREFETCH(&self.slots[hbuf[i + AHEAD] & <uint64_t>(self.cap - 1)])
+            if i + AHEAD // 2 < n:
+                slot = &self.slots[hbuf[i + AHEAD // 2] & <uint64_t>(self.cap - 1)]
+                if slot.id != -1:
+                    ENGAGE_PREFETCH(self.arena + slot.off)
             if not all_valid and not valid[i]:
                 out[i] = -1
                 continue
-            j = self._lookup(base + offsets[i], offsets[i + 1] - offsets[i])
+            j = self._lookup(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i])
             if j == -2:
+                free(hbuf)
                 return -1
             out[i] = j
+        free(hbuf)
         return 0
 
     cdef int _encode64(self, const int64_t[::1] offsets, const uint8_t[::1] data,
-                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out) noexcept nogil:
+                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
+                       int nthreads) noexcept nogil:
         cdef int64_t i, n = out.shape[0]
         cdef int32_t j
         cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
+        cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
+        cdef uint64_t[::1] hashes
+        cdef BSlot* slot
+        if hbuf == NULL:
+            return -1
+        with gil:
+            hashes = <uint64_t[:max(n, 1)]>hbuf
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            hashes[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
         for i in range(n):
+            if i + AHEAD < n:
+                ENGAGE_PREFETCH(&self.slots[hbuf[i + AHEAD] & <uint64_t>(self.cap - 1)])
+            if i + AHEAD // 2 < n:
+                slot = &self.slots[hbuf[i + AHEAD // 2] & <uint64_t>(self.cap - 1)]
+                if slot.id != -1:
+                    ENGAGE_PREFETCH(self.arena + slot.off)
             if not all_valid and not valid[i]:
                 out[i] = -1
                 continue
-            j = self._lookup(base + offsets[i], offsets[i + 1] - offsets[i])
+            j = self._lookup(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i])
             if j == -2:
+                free(hbuf)
                 return -1
             out[i] = j
+        free(hbuf)
         return 0
 
-    def encode(self, offsets, data, valid=None):
+    def encode(self, offsets, data, valid=None, int nthreads=1):
         """Dense ids of the values of an Arrow (large_)string/binary array.
 
         ``offsets`` is the int32 or int64 offsets view (length n + 1, already shifted by
         the array's offset), ``data`` the uint8 values buffer, ``valid`` a uint8 mask or None.
+        ``nthreads`` threads hash the values (ids do not depend on it).
         """
         cdef int64_t n = offsets.shape[0] - 1
         cdef int32_t[::1] out = np.empty(max(n, 0), dtype=np.int32)
@@ -357,11 +461,11 @@ cdef class BytesIndex:
         if offsets.dtype == np.int32:
             o32 = offsets
             with nogil:
-                rc = self._encode32(o32, d, v, all_valid, out)
+                rc = self._encode32(o32, d, v, all_valid, out, nthreads)
         else:
             o64 = offsets
             with nogil:
-                rc = self._encode64(o64, d, v, all_valid, out)
+                rc = self._encode64(o64, d, v, all_valid, out, nthreads)
         if rc != 0:
             raise MemoryError()
         return np.asarray(out)

@@ -44,8 +44,8 @@ def is_stringlike(t: pa.DataType) -> bool:
             or pa.types.is_binary_view(t))
 
 
-def encode_bytes(arr: pa.Array, index: "_ingest.BytesIndex") -> np.ndarray:
-    """Dense ids of a string/binary array's values (-1 for nulls)."""
+def encode_bytes(arr: pa.Array, index: "_ingest.BytesIndex", nthreads: int = 1) -> np.ndarray:
+    """Dense ids of a string/binary array's values (-1 for nulls); ``nthreads`` hash."""
     t = arr.type
     if pa.types.is_string_view(t):
         arr = pc.cast(arr, pa.large_string())
@@ -59,7 +59,7 @@ def encode_bytes(arr: pa.Array, index: "_ingest.BytesIndex") -> np.ndarray:
         return np.zeros(0, dtype=np.int32)
     offsets = np.frombuffer(obuf, dtype=odt, count=len(arr) + 1, offset=arr.offset * np.dtype(odt).itemsize)
     data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None and dbuf.size else np.zeros(0, np.uint8)
-    return index.encode(offsets, data, validity(arr))
+    return index.encode(offsets, data, validity(arr), nthreads)
 
 
 def int64_keys(arr: pa.Array) -> np.ndarray:

@@ -83,6 +83,8 @@ class Events:
         self.rows_skipped_null_user = skipped_user
         self.rows_skipped_null_timestamp = skipped_ts
         self.timestamp_is_date = timestamp_is_date
+        # the first day of the metrics' day axis (a date); None: the first day of data
+        self.axis_first_day = None
 
     @property
     def num_rows(self) -> int:
@@ -212,12 +214,12 @@ def _check_text(t: pa.DataType, name: str, role: str, accepted: str) -> None:
         raise SchemaError(f"column {name!r} ({role}): found type {t}; accepted: {accepted}")
 
 
-def _encode_user(col: pa.Array, kind: str, index) -> np.ndarray:
+def _encode_user(col: pa.Array, kind: str, index, threads: int = 1) -> np.ndarray:
     if pa.types.is_dictionary(col.type):
-        return arrow_io.encode_dictionary(col, lambda d: _encode_user(d, kind, index))
+        return arrow_io.encode_dictionary(col, lambda d: _encode_user(d, kind, index, threads))
     if kind == "int":
         return index.encode(arrow_io.int64_keys(col), arrow_io.validity(col))
-    return arrow_io.encode_bytes(col, index)
+    return arrow_io.encode_bytes(col, index, threads)
 
 
 def _encode_text(col: pa.Array, index) -> np.ndarray:
@@ -298,7 +300,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         rows_read += n
         if n == 0:
             continue
-        users = _encode_user(batch.column(user_id), kind, user_index)
+        users = _encode_user(batch.column(user_id), kind, user_index, threads)
         tcol = batch.column(timestamp)
         try:
             ts, tvalid = arrow_io.date_days(tcol) if is_date else arrow_io.timestamp_us(tcol)
