@@ -12,6 +12,17 @@ from engage_core._hash cimport floordiv, mix64
 import numpy as np
 
 
+# Tests narrow the hash to a few bits to force collisions (_collide_hashes_for_tests).
+cdef uint64_t HASH_MASK = ~(<uint64_t>0)
+
+
+def _collide_hashes_for_tests(int bits):
+    """Keep only ``bits`` bits of every byte-string hash (64: the normal hash), so tests
+    can check that colliding values still get exact ids."""
+    global HASH_MASK
+    HASH_MASK = ~(<uint64_t>0) if bits >= 64 else ((<uint64_t>1 << bits) - 1)
+
+
 cdef inline uint64_t hash_bytes(const uint8_t* p, int64_t n) noexcept nogil:
     # One multiply per 8 bytes (the dependency chain stays short), then a full splitmix64
     # finalisation: well spread low bits for the table. Ids never rely on the hash alone.
@@ -27,7 +38,7 @@ cdef inline uint64_t hash_bytes(const uint8_t* p, int64_t n) noexcept nogil:
         w = 0
         memcpy(&w, p + i, n - i)
         h = (h ^ w) * <uint64_t>0x165667b19e3779f9ULL
-    return mix64(h)
+    return mix64(h) & HASH_MASK
 
 
 cdef inline bint same_bytes(const uint8_t* a, const uint8_t* b, int64_t n) noexcept nogil:
@@ -266,14 +277,14 @@ ctypedef struct BSlot:
 
 
 cdef class BytesIndex:
-    """Maps byte strings (Arrow string / binary values) to dense ids in order of first appearance.
+    """Maps byte strings (Arrow string / binary values) to dense ids 0, 1, 2, ... (in order of
+    first appearance, except that a value whose 64-bit hash collides with an earlier
+    value's gets its id at the end of its batch).
 
     Open addressing, linear probing, at most half full. A slot holds the value's full 64-bit
-    hash, its place in the arena and its id, so a probe touches one slot and, when the hash
-    matches, the value's bytes (compared in full: ids are exact, never hash-based). Hashes
-    are computed first in a parallel pass; the sequential insert pass prefetches the slot of
-    the row AHEAD rows later and the stored bytes of the row AHEAD/2 later, so the cache
-    misses of a table larger than the cache overlap instead of adding up.
+    hash, its place in the arena and its id. Encoding a batch (``_encode_bytes``) touches
+    one prefetched slot per row in its only sequential pass; hashing and the byte-for-byte
+    check of every row against its id's value run in parallel, so ids are exact.
     """
     cdef BSlot* slots
     cdef int64_t* id_off
@@ -374,71 +385,26 @@ cdef class BytesIndex:
                 return slot.id
             s = (s + 1) & m
 
-    cdef int _encode32(self, const int32_t[::1] offsets, const uint8_t[::1] data,
-                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
-                       int nthreads) noexcept nogil:
-        cdef int64_t i, n = out.shape[0]
-        cdef int32_t j
-        cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
-        cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
-        cdef uint64_t[::1] hashes
+    cdef int32_t _by_hash(self, uint64_t h, const uint8_t* p, int64_t n,
+                          int64_t* off) noexcept nogil:
+        # The id of the first slot with hash ``h`` and length ``n`` (inserting the value when
+        # there is none), without comparing bytes: _encode_bytes checks every row's bytes
+        # afterwards at ``off``, the stored value's place in the arena.
+        cdef int64_t m = self.cap - 1
+        cdef int64_t s = <int64_t>(h & <uint64_t>m)
         cdef BSlot* slot
-        if hbuf == NULL:
-            return -1
-        with gil:
-            hashes = <uint64_t[:max(n, 1)]>hbuf
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            hashes[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
-        for i in range(n):
-            if i + AHEAD < n:
-                ENGAGE_PREFETCH(&self.slots[hbuf[i + AHEAD] & <uint64_t>(self.cap - 1)])
-            if i + AHEAD // 2 < n:
-                slot = &self.slots[hbuf[i + AHEAD // 2] & <uint64_t>(self.cap - 1)]
-                if slot.id != -1:
-                    ENGAGE_PREFETCH(self.arena + slot.off)
-            if not all_valid and not valid[i]:
-                out[i] = -1
-                continue
-            j = self._lookup(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i])
-            if j == -2:
-                free(hbuf)
-                return -1
-            out[i] = j
-        free(hbuf)
-        return 0
-
-    cdef int _encode64(self, const int64_t[::1] offsets, const uint8_t[::1] data,
-                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
-                       int nthreads) noexcept nogil:
-        cdef int64_t i, n = out.shape[0]
         cdef int32_t j
-        cdef const uint8_t* base = &data[0] if data.shape[0] else NULL
-        cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
-        cdef uint64_t[::1] hashes
-        cdef BSlot* slot
-        if hbuf == NULL:
-            return -1
-        with gil:
-            hashes = <uint64_t[:max(n, 1)]>hbuf
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            hashes[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
-        for i in range(n):
-            if i + AHEAD < n:
-                ENGAGE_PREFETCH(&self.slots[hbuf[i + AHEAD] & <uint64_t>(self.cap - 1)])
-            if i + AHEAD // 2 < n:
-                slot = &self.slots[hbuf[i + AHEAD // 2] & <uint64_t>(self.cap - 1)]
-                if slot.id != -1:
-                    ENGAGE_PREFETCH(self.arena + slot.off)
-            if not all_valid and not valid[i]:
-                out[i] = -1
-                continue
-            j = self._lookup(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i])
-            if j == -2:
-                free(hbuf)
-                return -1
-            out[i] = j
-        free(hbuf)
-        return 0
+        while True:
+            slot = &self.slots[s]
+            if slot.id == -1 or (slot.hash == h and slot.length != n):
+                j = self._lookup(h, p, n)
+                if j >= 0:
+                    off[0] = self.id_off[j]
+                return j
+            if slot.hash == h:
+                off[0] = slot.off
+                return slot.id
+            s = (s + 1) & m
 
     def encode(self, offsets, data, valid=None, int nthreads=1):
         """Dense ids of the values of an Arrow (large_)string/binary array.
@@ -461,11 +427,11 @@ cdef class BytesIndex:
         if offsets.dtype == np.int32:
             o32 = offsets
             with nogil:
-                rc = self._encode32(o32, d, v, all_valid, out, nthreads)
+                rc = _encode_bytes(self, o32, &d[0], v, all_valid, out, nthreads)
         else:
             o64 = offsets
             with nogil:
-                rc = self._encode64(o64, d, v, all_valid, out, nthreads)
+                rc = _encode_bytes(self, o64, &d[0], v, all_valid, out, nthreads)
         if rc != 0:
             raise MemoryError()
         return np.asarray(out)
@@ -478,6 +444,59 @@ cdef class BytesIndex:
         if self.arena_len:
             memcpy(&data[0], self.arena, self.arena_len)
         return np.asarray(offs), np.asarray(data)
+
+
+ctypedef fused offset_t:
+    int32_t
+    int64_t
+
+
+cdef int _encode_bytes(BytesIndex ix, const offset_t[::1] offsets, const uint8_t* base,
+                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
+                       int nthreads) noexcept nogil:
+    """Four passes: hash every value (parallel); give each row the id of its hash (one
+    prefetched slot per row); check every row's bytes against its id's stored bytes
+    (parallel); look up exactly the rows whose bytes differ (a 64-bit hash collision:
+    practically never, but ids are exact)."""
+    cdef int64_t i, n = out.shape[0], bad = 0
+    cdef int32_t j
+    cdef int64_t lo, ln
+    cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
+    if hbuf == NULL:
+        return -1
+    for i in prange(n, num_threads=nthreads, schedule="static"):
+        hbuf[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
+    for i in range(n):
+        if i + AHEAD < n:
+            ENGAGE_PREFETCH(&ix.slots[hbuf[i + AHEAD] & <uint64_t>(ix.cap - 1)])
+        if not all_valid and not valid[i]:
+            out[i] = -1
+            continue
+        j = ix._by_hash(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i], &lo)
+        if j < 0:
+            free(hbuf)
+            return -1
+        out[i] = j
+        hbuf[i] = <uint64_t>lo  # the hash is not needed any more: keep the value's place
+    for i in prange(n, num_threads=nthreads, schedule="static"):
+        if i + AHEAD < n:
+            ENGAGE_PREFETCH(ix.arena + hbuf[i + AHEAD])
+        if out[i] < 0:
+            continue
+        if not same_bytes(ix.arena + hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i]):
+            out[i] = -3
+            bad += 1
+    if bad:
+        for i in range(n):
+            if out[i] == -3:
+                ln = offsets[i + 1] - offsets[i]
+                j = ix._lookup(hash_bytes(base + offsets[i], ln), base + offsets[i], ln)
+                if j < 0:
+                    free(hbuf)
+                    return -1
+                out[i] = j
+    free(hbuf)
+    return 0
 
 
 def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):
