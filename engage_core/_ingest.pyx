@@ -3,7 +3,7 @@
 # Arrow buffers arrive through the buffer protocol (typed memoryviews over pyarrow.Buffer):
 # nothing here links against libarrow.
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -497,6 +497,36 @@ cdef int _encode_bytes(BytesIndex ix, const offset_t[::1] offsets, const uint8_t
                 out[i] = j
     free(hbuf)
     return 0
+
+
+ctypedef fused index_t:
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+
+def gather_codes(const int32_t[::1] codes, const index_t[::1] indices, valid=None,
+                 int nthreads=1):
+    """``codes[indices]`` as int32 (-1 where ``valid`` is 0 or the index is out of range):
+    the dense ids of a dictionary array's rows from the ids of its dictionary."""
+    cdef int64_t i, n = indices.shape[0], k = codes.shape[0]
+    cdef int32_t[::1] out = np.empty(n, dtype=np.int32)
+    cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
+    cdef bint all_valid = valid is None
+    cdef int64_t j
+    with nogil:
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            j = <int64_t>indices[i]
+            if (all_valid or v[i]) and 0 <= j < k:
+                out[i] = codes[j]
+            else:
+                out[i] = -1
+    return np.asarray(out)
 
 
 def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):

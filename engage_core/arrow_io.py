@@ -74,16 +74,10 @@ def int64_keys(arr: pa.Array) -> np.ndarray:
 
 def encode_dictionary(arr: pa.DictionaryArray, encode_values) -> np.ndarray:
     """Dense ids of a dictionary array: encode its dictionary once, then gather by index."""
-    dict_codes = encode_values(arr.dictionary)
+    dict_codes = np.ascontiguousarray(encode_values(arr.dictionary), dtype=np.int32)
     indices = arr.indices
-    idx = fixed_values(indices, _INT_DTYPES[indices.type]).astype(np.int64)
-    valid = validity(indices)
-    if len(dict_codes) == 0:
-        return np.full(len(arr), -1, dtype=np.int32)
-    out = dict_codes[np.clip(idx, 0, len(dict_codes) - 1)]
-    if valid is not None:
-        out = np.where(valid.astype(bool), out, -1).astype(np.int32)
-    return np.ascontiguousarray(out, dtype=np.int32)
+    idx = fixed_values(indices, _INT_DTYPES[indices.type])
+    return _ingest.gather_codes(dict_codes, np.ascontiguousarray(idx), validity(indices))
 
 
 def timestamp_us(arr: pa.Array):

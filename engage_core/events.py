@@ -94,13 +94,20 @@ class Events:
     def num_users(self) -> int:
         return self._num_users
 
+    def _day_bounds(self):
+        # computed once: every metric asks (the rows never change after prepare_events)
+        if getattr(self, "_bounds", None) is None:
+            self._bounds = ((int(self.day.min()), int(self.day.max())) if len(self.day)
+                            else (None, None))
+        return self._bounds
+
     @property
     def first_day_number(self):
-        return int(self.day.min()) if len(self.day) else None
+        return self._day_bounds()[0]
 
     @property
     def last_day_number(self):
-        return int(self.day.max()) if len(self.day) else None
+        return self._day_bounds()[1]
 
     @property
     def first_day(self):
@@ -112,8 +119,10 @@ class Events:
         n = self.last_day_number
         return None if n is None else day_to_date(n)
 
-    def _compact_users(self) -> None:
+    def _compact_users(self, dictionary_ids: bool = True) -> None:
         """Renumber users so that only users with a kept row have a number."""
+        if self.rows_skipped_null_timestamp == 0 and not dictionary_ids:
+            return  # every number came from a row with a user id, and every such row is kept
         seen = np.zeros(len(self._user_index), dtype=bool)
         seen[self.user] = True
         if seen.all():
@@ -362,7 +371,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   ts_rem=cat("rem", np.int16) if is_ns else None,
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
-    ev._compact_users()
+    ev._compact_users(dictionary_ids=pa.types.is_dictionary(_field(schema, user_id, "user_id")))
     return ev
 
 
