@@ -25,10 +25,19 @@ def threads_or_default(threads) -> int:
 
 
 def day_range(ev: Events, end_day) -> tuple[int, int]:
-    """(first day number, number of days up to ``end_day``) of the metric's day axis."""
+    """(first day number, number of days up to ``end_day``) of the metric's day axis.
+
+    The axis starts at the first day of data, or at ``ev.axis_first_day`` when set (a shard
+    of a larger log uses the whole log's first day, so its periods and rows line up)."""
     first, last = ev.first_day_number, ev.last_day_number
     if first is None:
         return 0, 0
+    if ev.axis_first_day is not None:
+        axis = date_to_day(_as_date(ev.axis_first_day))
+        if axis > first:
+            raise ValueError(f"axis_first_day: {day_to_date(axis)} is after the first day of "
+                             f"data, {day_to_date(first)}")
+        first = axis
     end = last if end_day is None else date_to_day(_as_date(end_day))
     if end < last:
         raise ValueError(
