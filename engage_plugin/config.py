@@ -9,6 +9,7 @@ YAML file's directory.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import datetime as dt
 import difflib
 import os
@@ -451,9 +452,9 @@ def load_pipeline(path) -> PipelineConfig:
 
 def check_available(config: PipelineConfig) -> None:
     """Raise :class:`ConfigError` for what the file accepts but this version cannot run."""
-    if config.engine != "local":
-        raise ConfigError(f"{config.where('engine')}: engine `{config.engine}` is not "
-                          "available in this version (use local)")
+    if config.engine == "spark" and importlib.util.find_spec("pyspark") is None:
+        raise ConfigError(f"{config.where('engine')}: engine `spark` needs pyspark "
+                          "(pip install 'engage[spark]'; docs/spark.md); found none")
     for family, name, opts in iter_metrics(config):
         keypath = ("metrics", family) + ((name,) if name else ())
         if family not in AVAILABLE_METRICS:

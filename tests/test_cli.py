@@ -97,11 +97,16 @@ def test_bad_file_and_options_exit_2(shop, tmp_path, capsys):
     assert not (tmp_path / "engage.duckdb").exists()
 
 
-def test_engine_not_available_fails_early_exit_2(shop, tmp_path, capsys):
+def test_engine_not_available_fails_early_exit_2(shop, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pyspark" else real(name, *a))
     path = tmp_path / "spark.yaml"
     path.write_text(shop.read_text().replace("timezone:", "engine: spark\ntimezone:", 1))
     assert main(["run", str(path)]) == 2
-    assert "engine: engine `spark` is not available in this version" in capsys.readouterr().err
+    assert "engine: engine `spark` needs pyspark" in capsys.readouterr().err
     assert main(["validate", str(path)]) == 2
     assert not (tmp_path / "engage.duckdb").exists()
 

@@ -1,0 +1,73 @@
+"""The pipeline's tables from the shards' partials: which combine rule each table takes
+(:mod:`engage_plugin.spark.combine`), in the order ``compute_metrics`` returns them."""
+
+from __future__ import annotations
+
+from engage_plugin.spark import combine as cb
+
+#: table -> primary key (engage_plugin.targets.PRIMARY_KEYS, METRICS.md section 4)
+KEYS = {
+    "active_users": ("day", "window_days", "segment"),
+    "engagement_daily": ("day", "segment"),
+    "stickiness": ("period_start", "period", "segment", "days_active"),
+    "retention": ("cohort_start", "period", "segment", "period_offset"),
+    "retention_summary": ("period", "segment", "period_offset"),
+    "retention_brackets": ("cohort_start", "period", "segment", "bracket_start", "bracket_end"),
+    "lifecycle": ("period_start", "period", "segment"),
+    "first_week": ("cohort_day", "segment"),
+    "sessions_daily": ("day", "segment"),
+    "funnel": ("period_start", "period", "segment", "funnel", "step"),
+    "conversion": ("period_start", "period", "segment", "name"),
+    "commerce": ("period_start", "period", "segment"),
+    "cohort_revenue": ("cohort_start", "period", "segment", "period_offset"),
+    "survey": ("period_start", "period", "segment", "survey"),
+    "score_tiers": ("period_start", "period", "segment", "tier"),
+    "user_scores": ("period_start", "period", "user_id"),
+}
+
+#: tables whose partials the plain rule of their name combines
+SIMPLE = ("active_users", "engagement_daily", "stickiness", "lifecycle", "first_week",
+          "funnel", "conversion", "survey")
+#: family -> its first table, for the simple families
+FAMILY = {"active_users": "active_users", "engagement_daily": "engagement_daily",
+          "stickiness": "stickiness", "lifecycle": "lifecycle", "first_week": "first_week",
+          "funnels": "funnel", "conversions": "conversion", "survey": "survey"}
+
+
+def assemble(config, parts: dict) -> dict:
+    """``table -> pa.Table`` for every enabled metric (rows sorted by primary key)."""
+    m = config.metrics
+    get = lambda name: parts.get(name, [])  # noqa: E731
+    out = {}
+    order = ["active_users", "engagement_daily", "stickiness", "retention", "lifecycle",
+             "first_week", "sessions", "funnels", "conversions", "commerce", "cohort_revenue",
+             "survey", "engagement_score"]
+    for family in order:
+        if family not in m:
+            continue
+        if family in FAMILY:
+            name = FAMILY[family]
+            out[name] = getattr(cb, name)(get(name), KEYS[name])
+        elif family == "retention":
+            info = cb._cohort_info(get("retention"))
+            out["retention"] = cb.retention(get("retention"), KEYS["retention"], info)
+            out["retention_summary"] = cb.summary(out["retention"])
+            if m["retention"].brackets:
+                out["retention_brackets"] = cb.retention_brackets(
+                    get("retention_brackets"), KEYS["retention_brackets"], info)
+        elif family == "sessions":
+            out["sessions_daily"] = cb.sessions_daily(get("sessions_daily"),
+                                                      get("sessions_durations"),
+                                                      KEYS["sessions_daily"])
+        elif family == "commerce":
+            out["commerce"] = cb.commerce(get("commerce"), get("commerce_terms"), KEYS["commerce"])
+        elif family == "cohort_revenue":
+            out["cohort_revenue"] = cb.cohort_revenue(get("cohort_revenue"),
+                                                      get("cohort_revenue_terms"),
+                                                      KEYS["cohort_revenue"])
+        elif family == "engagement_score":
+            out["score_tiers"] = cb.score_tiers(get("score_tiers"), get("score_terms"),
+                                                KEYS["score_tiers"])
+            if m["engagement_score"].user_scores:
+                out["user_scores"] = cb.user_scores(get("user_scores"))
+    return out
