@@ -52,6 +52,13 @@ cdef extern from *:
     int popcount64 "__builtin_popcountll"(unsigned long long) nogil
     int ctz64 "__builtin_ctzll"(unsigned long long) nogil
 
+cdef extern from *:
+    """
+    #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    """
+    void ENGAGE_PREFETCH(const void* p) noexcept nogil
+
+
 # Per-actor bitsets are used while they take at most this many bytes (and no more than
 # twice the sorted-buffer path would), else a counting sort by actor.
 BITSET_BUDGET = 256 << 20
@@ -91,6 +98,10 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
             lo = n_actors * t // nthreads
             hi = n_actors * (t + 1) // nthreads
             for i in range(n):
+                if i + 16 < n:  # the word of the row 16 ahead: its miss overlaps this row's
+                    a = actor[i + 16]
+                    if a >= lo and a < hi:
+                        ENGAGE_PREFETCH(&bits[a * words + (day[i + 16] >> 6)])
                 a = actor[i]
                 if a < lo or a >= hi or (use_mask and not m[i]):
                     continue
