@@ -454,7 +454,7 @@ def check_available(config: PipelineConfig) -> None:
     """Raise :class:`ConfigError` for what the file accepts but this version cannot run."""
     if config.engine == "spark" and importlib.util.find_spec("pyspark") is None:
         raise ConfigError(f"{config.where('engine')}: engine `spark` needs pyspark "
-                          "(pip install 'engage[spark]'; docs/spark.md); found none")
+                          "(pip install 'airflow-provider-engage[spark]'; docs/spark.md); found none")
     for family, name, opts in iter_metrics(config):
         keypath = ("metrics", family) + ((name,) if name else ())
         if family not in AVAILABLE_METRICS:

@@ -184,3 +184,34 @@ def test_axis_first_day_default_path_unchanged_and_override_extends_the_axis():
     late.axis_first_day = plain.first_day + dt.timedelta(days=1)
     with pytest.raises(ValueError, match="axis_first_day: .* is after the first day of data"):
         ec.active_users(late)
+
+
+# --- the spark-submit entry point and the example DAG (no Spark session needed) ----------
+
+def test_submit_entry_point_parses_its_options_and_rejects_bad_ones(capsys):
+    from engage_plugin.spark import submit
+
+    args = submit.parse_args(["p.yaml", "--start", "2025-06-01", "--end", "2025-06-30",
+                              "--shards", "8", "--json"])
+    assert (args.pipeline, args.start, args.end, args.shards, args.json) == \
+        ("p.yaml", dt.date(2025, 6, 1), dt.date(2025, 6, 30), 8, True)
+    with pytest.raises(SystemExit):
+        submit.parse_args(["p.yaml", "--start", "June"])
+    assert "expected a date like 2025-06-01" in capsys.readouterr().err
+    assert submit.main(["/nonexistent/p.yaml"]) == 2
+
+
+def test_example_dag_imports_cleanly_with_or_without_the_spark_provider():
+    pytest.importorskip("airflow")
+    import runpy
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ns = runpy.run_path(os.path.join(here, "docs", "examples", "engage_spark_submit.py"))
+    try:
+        provider = importlib.util.find_spec("airflow.providers.apache.spark")
+    except ModuleNotFoundError:
+        provider = None
+    if provider is None:
+        assert ns["SparkSubmitOperator"] is None   # no provider: no DAG, no import error
+    else:
+        assert ns["SparkSubmitOperator"] is not None

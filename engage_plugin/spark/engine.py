@@ -224,7 +224,8 @@ def compute_on_spark(config, start: dt.date | None, end: dt.date | None, *,
                 ec.calendar.date_to_day(end_day) < ec.calendar.date_to_day(last_day):
             raise ValueError(f"end_day: {end_day} is before the last day of data, {last_day}")
         axis_end = end_day if end_day is not None else last_day
-        n = int(shards or spark.sparkContext.defaultParallelism)
+        n = int(shards or os.environ.get("ENGAGE_SPARK_SHARDS") or
+                spark.sparkContext.defaultParallelism)
         if n < 1:
             raise ConfigError(f"shards: expected a positive number of shards, found {n}")
         offsets, uris = [], []
