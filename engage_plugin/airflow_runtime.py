@@ -155,29 +155,33 @@ def validate(config: Any) -> dict:
 
 def ingest(config: Any, first: dt.date, last: dt.date, log=log) -> dict:
     """Read the run's days from the source and prepare them as the engine will; write
-    nothing. Returns the counts (rows read / skipped of those days) and the day range the
-    metric tasks will recompute (the runner's hull of this run and the loaded range)."""
+    nothing. Returns the counts (rows read / skipped of those days) and the plan: the days
+    the run will read and replace in the events store, and the loaded range before it."""
     from engage_plugin.compute import prepare
-    from engage_plugin.runner import plan_range
+    from engage_plugin.runner import plan_run
     from engage_plugin.sources import read_source
 
     started = time.perf_counter()
-    table, roles = read_source(config, first, last)
-    ev = prepare(config, table, roles)
     with warehouse_lock(config):
-        hull_start, hull_end, prev_start, prev_end, _ = plan_range(config, first, last, False)
+        plan = plan_run(config, first, last, False)
+    table, roles = read_source(config, plan.read_start, plan.read_end)
+    ev = prepare(config, table, roles)
+    iso = lambda d: d and d.isoformat()  # noqa: E731
     report = {
         "pipeline": ac.pipeline_name(config), "start_day": first.isoformat(),
         "end_day": last.isoformat(), "rows_read": ev.rows_read,
         "rows_skipped_null_user": ev.rows_skipped_null_user,
         "rows_skipped_null_timestamp": ev.rows_skipped_null_timestamp,
         "users": ev.num_users,
-        "loaded_range": [d and d.isoformat() for d in (prev_start, prev_end)],
-        "recompute_range": [d and d.isoformat() for d in (hull_start, hull_end)],
+        "loaded_range": [iso(plan.prev_start), iso(plan.prev_end)],
+        "read_range": [iso(plan.read_start), iso(plan.read_end)],
+        "store_rebuilt": plan.reason or None,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    log.info("Engage: %s rows on %s..%s (%s skipped); metric tasks recompute %s..%s",
-             ev.rows_read, first, last, ev.rows_read - ev.num_rows, hull_start, hull_end)
+    log.info("Engage: %s rows on %s..%s (%s skipped); the run replaces %s..%s in the events "
+             "store%s", ev.rows_read, first, last, ev.rows_read - ev.num_rows,
+             plan.read_start or "the first day", plan.read_end or "the last day",
+             f" (rebuilt: {plan.reason})" if plan.reason else "")
     return report
 
 

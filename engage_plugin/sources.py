@@ -1,4 +1,6 @@
-"""Read a pipeline's source as Arrow: Parquet/CSV files or a DuckDB table/query.
+"""Read a pipeline's source as Arrow: Parquet/CSV files, or a table/query behind a
+warehouse URL (DuckDB here; PostgreSQL, MySQL/MariaDB and SQLite in
+:mod:`engage_plugin.warehouse.source`).
 
 Only the role columns and the breakdown columns the metrics use are read. Rows are
 restricted to local days ``[start, end]`` with a UTC-instant predicate computed from the
@@ -138,10 +140,16 @@ def _dataset(config: PipelineConfig) -> ds.Dataset:
     return ds.dataset(files, format=fmt)
 
 
+def _is_duckdb(config: PipelineConfig) -> bool:
+    if config.source.conn_id and not config.source.uri:
+        raise ConfigError(f"{config.where('source', 'conn_id')}: conn_id needs Airflow; "
+                          "the engage command takes source.uri or source.path")
+    from engage_plugin.warehouse import parse_url
+
+    return parse_url(config.source.uri, config.where("source", "uri"))[0] == "duckdb"
+
+
 def _duckdb_path(uri: str) -> str:
-    if not uri.startswith("duckdb://"):
-        raise ConfigError(f"source.uri: only duckdb:///file.duckdb sources are available in this "
-                          f"version (found {uri.split('://')[0]}://...); use path: for files")
     rest = uri[len("duckdb:///"):] if uri.startswith("duckdb:///") else uri[len("duckdb://"):]
     return rest or ":memory:"
 
@@ -181,6 +189,11 @@ def source_schema(config: PipelineConfig) -> pa.Schema:
     """The source's Arrow schema, reading no rows."""
     if config.source.path:
         return _dataset(config).schema
+    if not _is_duckdb(config):
+        from engage_plugin.warehouse.source import relation_schema
+
+        return relation_schema(config.source.uri, config.source.table, config.source.query,
+                               where=config.where("source"))
     con = _connect(config)
     try:
         return arrow_stream(con, f"SELECT * FROM {_relation_sql(config)} AS s LIMIT 0").schema
@@ -240,6 +253,12 @@ def read_source(config: PipelineConfig, start: dt.date | None = None,
                 cond = c if cond is None else cond & c
             flt = ds.field(ts).is_null() | cond
         table = dataset.to_table(columns=columns, filter=flt)
+    elif not _is_duckdb(config):
+        from engage_plugin.warehouse.source import read_relation
+
+        table = read_relation(config.source.uri, config.source.table, config.source.query,
+                              columns, ts, ts_type, lo_v, hi_v, where=config.where("source"),
+                              schema=schema)
     else:
         con = _connect(config)
         try:

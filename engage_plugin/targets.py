@@ -1,22 +1,28 @@
-"""The DuckDB target: metric tables, ``{prefix}state``, ``{prefix}runs``, ``{prefix}rejected_rows``.
+"""The target: metric tables, state tables and run history in any warehouse Engage writes to.
 
-A run's whole load happens in ONE transaction: every metric table's content is replaced
-(DELETE then a bulk ``INSERT ... SELECT`` from the registered Arrow table), the state, the
-runs row and the rejected rows are written, then COMMIT; on any error, ROLLBACK, so every
-table is as it was. The connection is open only for the load.
+Tables (METRICS.md section 4 and docs/pipeline.md "State tables"), each ``{prefix}{name}``
+in the target's schema: one per metric table, keyed as :data:`PRIMARY_KEYS` says, with a
+``computed_at`` column; ``state`` (key/value), ``state_events`` (the events store),
+``runs`` and ``rejected_rows``.
+
+A run's writes happen in ONE transaction of one session that holds the pipeline's lock
+(:func:`lock_name`): the DDL first (tables that do not exist yet; a table whose columns
+changed is re-created), then the DML (replace the store's days, replace each metric
+table's rows, state, runs, rejected rows), then COMMIT. On MySQL/MariaDB a DDL statement
+commits implicitly, which is why every DDL comes before the first DML; a failure after it
+leaves at most new, empty tables.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import time
 
 import pyarrow as pa
 
-from engage_core.errors import ConfigError, RunError
+from engage_core.errors import ConfigError
 from engage_plugin.config import PipelineConfig
+from engage_plugin.store import DAY, SEQ, STATE, STATE_SCHEMA, STORE
 
 #: table (without prefix) -> primary key (METRICS.md section 4)
 PRIMARY_KEYS = {
@@ -38,193 +44,91 @@ PRIMARY_KEYS = {
     "user_scores": ("period_start", "period", "user_id"),
 }
 
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_type(t: pa.DataType) -> str:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_date(t):
-        return "DATE"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "TEXT"
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_int32(t) or pa.types.is_int16(t) or pa.types.is_int8(t):
-        return "INTEGER"
-    if pa.types.is_integer(t):
-        return "BIGINT"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return "DOUBLE"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMP"
-    raise RunError(f"no SQL type for Arrow type {t}")
+RUNS = "runs"
+REJECTED = "rejected_rows"
+RUNS_SCHEMA = pa.schema([
+    pa.field("run_id", pa.string(), False), pa.field("start_day", pa.date32()),
+    pa.field("end_day", pa.date32()), pa.field("status", pa.string()),
+    pa.field("started_at", pa.timestamp("us")), pa.field("finished_at", pa.timestamp("us")),
+    pa.field("report", pa.string())])
+REJECTED_SCHEMA = pa.schema([pa.field("run_id", pa.string()), pa.field("metric", pa.string()),
+                             pa.field("reason", pa.string()), pa.field("row_json", pa.string())])
 
 
-def duckdb_path(uri: str) -> str:
-    if not uri.startswith("duckdb://"):
-        raise ConfigError(f"target.uri: only duckdb:///file.duckdb targets are available in "
-                          f"this version (found {uri.split('://')[0]}://...)")
-    rest = uri[len("duckdb:///"):] if uri.startswith("duckdb:///") else uri[len("duckdb://"):]
-    return rest or ":memory:"
+def open_target(config: PipelineConfig):
+    """The pipeline's :class:`~engage_plugin.warehouse.Warehouse`."""
+    from engage_plugin.warehouse import open_warehouse
+
+    if config.target.conn_id and not config.target.uri:
+        raise ConfigError(f"{config.where('target', 'conn_id')}: conn_id needs Airflow; "
+                          "the engage command takes target.uri")
+    return open_warehouse(config.target.uri, config.target.schema,
+                          where=config.where("target", "uri"))
 
 
-class DuckDBTarget:
-    """Where one pipeline's tables live."""
-
-    def __init__(self, config: PipelineConfig):
-        if config.target.conn_id:
-            raise ConfigError(f"{config.where('target', 'conn_id')}: conn_id needs Airflow; "
-                              "the engage command takes target.uri")
-        self.path = duckdb_path(config.target.uri)
-        self.schema = config.target.schema
-        self.prefix = config.target.table_prefix
-
-    def name(self, table: str) -> str:
-        """The quoted, schema-qualified name of ``{prefix}{table}``."""
-        full = quote(self.prefix + table)
-        return f"{quote(self.schema)}.{full}" if self.schema else full
-
-    def connect(self, read_only: bool = False, lock_wait: float = 10.0):
-        """Open the file. New files are written in DuckDB's v1.0.0 storage format, which the
-        duckdb 1.x that Superset ships can read. A read-write open waits up to ``lock_wait``
-        seconds while another process (a Superset query) holds the file."""
-        import duckdb
-
-        if self.path != ":memory:":
-            folder = os.path.dirname(os.path.abspath(self.path))
-            if not read_only:
-                os.makedirs(folder, exist_ok=True)
-        config = {} if read_only else {"storage_compatibility_version": "v1.0.0"}
-        deadline = time.monotonic() + lock_wait
-        while True:
-            try:
-                return duckdb.connect(self.path, read_only=read_only, config=config)
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.2)
-
-    def read_state(self) -> dict[str, str]:
-        """The ``{prefix}state`` key/values ({} when the file or table does not exist)."""
-        import duckdb
-
-        if self.path != ":memory:" and not os.path.exists(self.path):
-            return {}
-        try:
-            con = self.connect(read_only=True)
-        except Exception as exc:
-            raise RunError(f"cannot open the target {self.path}: {type(exc).__name__}: {exc}") \
-                from exc
-        try:
-            return dict(con.execute(f"SELECT key, value FROM {self.name('state')}").fetchall())
-        except duckdb.CatalogException:
-            return {}
-        finally:
-            con.close()
-
-    # --- DDL -------------------------------------------------------------------------------
-
-    def _ensure(self, con, table: str, arrow: pa.Table) -> None:
-        key = PRIMARY_KEYS.get(table, ())
-        cols = []
-        for f in arrow.schema:
-            null = " NOT NULL" if f.name in key or f.name == "segment" else ""
-            cols.append(f"{quote(f.name)} {sql_type(f.type)}{null}")
-        cols.append('"computed_at" TIMESTAMP')
-        if key:
-            cols.append(f"PRIMARY KEY ({', '.join(quote(k) for k in key)})")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {self.name(table)} ({', '.join(cols)})")
-
-    def _ensure_bookkeeping(self, con) -> None:
-        if self.schema:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {self.name('state')} "
-                    '("key" TEXT PRIMARY KEY, "value" TEXT)')
-        con.execute(f"CREATE TABLE IF NOT EXISTS {self.name('runs')} ("
-                    '"run_id" TEXT PRIMARY KEY, "start_day" DATE, "end_day" DATE, '
-                    '"status" TEXT, "started_at" TIMESTAMP, "finished_at" TIMESTAMP, '
-                    '"report" TEXT)')
-        con.execute(f"CREATE TABLE IF NOT EXISTS {self.name('rejected_rows')} ("
-                    '"run_id" TEXT, "metric" TEXT, "reason" TEXT, "row_json" TEXT)')
-
-    # --- the load --------------------------------------------------------------------------
-
-    def load(self, tables: dict[str, pa.Table], *, state: dict[str, str], run: dict,
-             rejected: pa.Table | None, computed_at: dt.datetime) -> dict[str, int]:
-        """Replace every table in ``tables`` and write state/runs/rejected in one transaction.
-
-        Returns rows written per prefixed table. Raises :class:`RunError` after ROLLBACK."""
-        con = self.connect()
-        written: dict[str, int] = {}
-        try:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                self._ensure_bookkeeping(con)
-                for table, arrow in tables.items():
-                    self._ensure(con, table, arrow)
-                    written[self.prefix + table] = insert_table(self, con, table, arrow,
-                                                                computed_at)
-                con.execute(f"DELETE FROM {self.name('state')}")
-                con.executemany(f"INSERT INTO {self.name('state')} VALUES (?, ?)",
-                                sorted(state.items()))
-                if rejected is not None and rejected.num_rows:
-                    con.register("engage_rejected_src", rejected)
-                    con.execute(f"INSERT INTO {self.name('rejected_rows')} "
-                                "SELECT run_id, metric, reason, row_json FROM engage_rejected_src")
-                    con.unregister("engage_rejected_src")
-                self._write_run(con, run)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        except Exception as exc:
-            raise RunError(f"load into {self.path} failed, every table left as it was: "
-                           f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            con.close()
-        return written
-
-    def _write_run(self, con, run: dict) -> None:
-        con.execute(f"DELETE FROM {self.name('runs')} WHERE run_id = ?", [run["run_id"]])
-        con.execute(f"INSERT INTO {self.name('runs')} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [run["run_id"], run.get("start_day"), run.get("end_day"), run["status"],
-                     run.get("started_at"), run.get("finished_at"),
-                     json.dumps(run.get("report"), default=str)])
-
-    def record_failed_run(self, run: dict) -> None:
-        """Write a ``failed`` runs row in its own transaction (best effort)."""
-        try:
-            con = self.connect()
-        except Exception:
-            return
-        try:
-            con.execute("BEGIN TRANSACTION")
-            self._ensure_bookkeeping(con)
-            self._write_run(con, run)
-            con.execute("COMMIT")
-        except Exception:
-            try:
-                con.execute("ROLLBACK")
-            except Exception:
-                pass
-        finally:
-            con.close()
+def lock_name(config: PipelineConfig) -> str:
+    """The lock two runs writing the same tables share (schema and prefix)."""
+    return f"engage:{config.target.schema or ''}:{config.target.table_prefix}"[:64]
 
 
-def insert_table(target: DuckDBTarget, con, table: str, arrow: pa.Table,
-                 computed_at: dt.datetime) -> int:
-    """Replace ``{prefix}{table}``'s rows by ``arrow`` (bulk INSERT ... SELECT)."""
-    name = target.name(table)
-    con.execute(f"DELETE FROM {name}")
-    view = "engage_load_src"
-    con.register(view, arrow)
+def read_state(session, prefix: str) -> dict[str, str]:
+    """``{prefix}state`` as a dict ({} when the table does not exist)."""
+    if not session.table_exists(prefix + STATE):
+        return {}
+    rows = session.read(prefix + STATE, schema=STATE_SCHEMA)
+    return dict(zip(rows["key"].to_pylist(), rows["value"].to_pylist()))
+
+
+def metric_schema(arrow: pa.Table) -> pa.Schema:
+    """A metric table's columns: the engine's, then ``computed_at``."""
+    return arrow.schema.append(pa.field("computed_at", pa.timestamp("us")))
+
+
+def ensure_tables(session, prefix: str, metric: dict[str, pa.Table],
+                  store_schema: pa.Schema) -> None:
+    """Create what does not exist; re-create a table whose columns changed. Call before
+    any DML of the session (on MySQL/MariaDB a DDL statement commits by itself, so only a
+    change of columns, never a plain rerun or full refresh, leaves a trace after a failure:
+    a re-created, empty table)."""
+    session.ensure_schema()
+    wanted = {STATE: (STATE_SCHEMA, ("key",)), RUNS: (RUNS_SCHEMA, ("run_id",)),
+              REJECTED: (REJECTED_SCHEMA, ()), STORE: (store_schema, (DAY, SEQ))}
+    for table, arrow in metric.items():
+        wanted[table] = (metric_schema(arrow), PRIMARY_KEYS.get(table, ()))
+    for table, (schema, key) in wanted.items():
+        name = prefix + table
+        cols = session.table_columns(name)
+        if cols and cols != schema.names:
+            session.drop_table(name)
+            cols = []
+        if not cols:
+            session.create_table(name, schema, key)
+
+
+def insert_table(session, name: str, arrow: pa.Table, computed_at: dt.datetime) -> int:
+    """Replace the rows of metric table ``name`` by ``arrow`` (one bulk insert)."""
+    session.delete(name)
+    return session.insert(name, arrow, constants={"computed_at": computed_at})
+
+
+def write_run(session, prefix: str, run: dict) -> None:
+    """Insert or replace the run's ``{prefix}runs`` row."""
+    session.delete(prefix + RUNS, where={"run_id": run["run_id"]})
+    row = dict(run, report=json.dumps(run.get("report"), default=str))
+    session.insert(prefix + RUNS, pa.Table.from_pylist([{k: row.get(k) for k in RUNS_SCHEMA.names}],
+                                                       schema=RUNS_SCHEMA))
+
+
+def record_failed_run(config: PipelineConfig, run: dict) -> None:
+    """Write a ``failed`` runs row in its own transaction (best effort: a target that
+    cannot be reached gets none)."""
+    prefix = config.target.table_prefix
     try:
-        cols = ", ".join(quote(c) for c in arrow.column_names)
-        con.execute(f"INSERT INTO {name} ({cols}, \"computed_at\") "
-                    f"SELECT {cols}, ?::TIMESTAMP FROM {view}", [computed_at])
-    finally:
-        con.unregister(view)
-    return arrow.num_rows
+        wh = open_target(config)
+        with wh.session(lock=lock_name(config), lock_timeout=60) as s:
+            s.ensure_schema()
+            if not s.table_exists(prefix + RUNS):
+                s.create_table(prefix + RUNS, RUNS_SCHEMA, ("run_id",))
+            write_run(s, prefix, run)
+    except Exception:
+        pass

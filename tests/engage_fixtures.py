@@ -97,7 +97,8 @@ def tables(db: Path, prefix: str = "engage_", schema: str | None = None,
             "order by 1", [prefix + "%"]).fetchall()]
         out = {}
         for n in names:
-            if n in (prefix + "runs", prefix + "rejected_rows", prefix + "state"):
+            if n in (prefix + "runs", prefix + "rejected_rows", prefix + "state",
+                     prefix + "state_events"):
                 continue
             q = f'"{schema}"."{n}"' if schema else f'"{n}"'
             cols = "*" if with_computed_at else "* exclude (computed_at)"

@@ -49,8 +49,8 @@ def test_run_json_is_one_object(shop, tmp_path, capsys):
     finally:
         con.close()
     assert report["rows_written"]["engage_lifecycle"] == n > 0
-    assert set(report["seconds"]) == {"read", "prepare", "active_users", "engagement_daily",
-                                      "stickiness", "retention", "lifecycle", "first_week",
+    assert set(report["seconds"]) == {"read", "read_store", "prepare", "active_users",
+                                      "engagement_daily", "stickiness", "retention", "lifecycle", "first_week",
                                       "load"}
     assert (report["start_day"], report["end_day"]) == ("2025-01-01", "2025-01-25")
 
@@ -126,7 +126,9 @@ def test_superset_bundle_exit_status(shop, tmp_path, capsys):
 def test_failure_while_running_exit_1(shop, tmp_path, capsys):
     (tmp_path / "engage.duckdb").write_bytes(b"not a duckdb file" * 100)
     assert main(["run", str(shop)]) == 1
-    assert capsys.readouterr().err.startswith("engage: error: cannot open the target")
+    err = capsys.readouterr().err
+    assert err.startswith("engage: error: ") and "target.uri: cannot open" in err
+    assert "engage.duckdb" in err and "not a valid DuckDB database" in err
 
 
 def test_demo_calls_run_demo(tmp_path, monkeypatch, capsys):

@@ -73,8 +73,13 @@ def test_full_run_writes_the_engines_tables_with_types_and_keys(shop, tmp_path):
         assert len(run) == 1 and run[0][0] == report.run_id
         assert run[0][1:4] == (D(2025, 1, 1), D(2025, 1, 25), "success")
         assert json.loads(run[0][4])["rows_read"] == t.num_rows
-        assert dict(con.execute("select * from engage_state").fetchall()) == {
-            "loaded_start_day": "2025-01-01", "loaded_end_day": "2025-01-25"}
+        state = dict(con.execute("select * from engage_state").fetchall())
+        assert {k: state[k] for k in ("loaded_start_day", "loaded_end_day", "store_timezone")} \
+            == {"loaded_start_day": "2025-01-01", "loaded_end_day": "2025-01-25",
+                "store_timezone": TZ}
+        # the events store holds every event with a user and a timestamp, on its local day
+        assert con.execute("select count(*) from engage_state_events").fetchone() == \
+            (t.num_rows - 2,)
         assert con.execute("select count(*) from engage_rejected_rows").fetchone() == (0,)
         assert con.execute("select count(*) from engage_active_users where computed_at is null"
                            ).fetchone() == (0,)
@@ -138,11 +143,11 @@ def test_a_failure_mid_load_leaves_every_table_as_it_was(shop, tmp_path, monkeyp
     calls = []
     real = targets.insert_table
 
-    def failing(target, con, table, arrow, computed_at):
+    def failing(session, table, arrow, computed_at):
         calls.append(table)
         if len(calls) == 3:
             raise RuntimeError("disk full")
-        return real(target, con, table, arrow, computed_at)
+        return real(session, table, arrow, computed_at)
 
     monkeypatch.setattr(targets, "insert_table", failing)
     with pytest.raises(RunError, match="disk full"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.util
+import logging
 import os
 import shutil
 import sys
@@ -52,6 +53,9 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+    # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit,
+    # after pytest closed its streams; keep that line out of the test output
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _nt(name):
