@@ -199,42 +199,19 @@ def run(config: Any, first: dt.date | None, last: dt.date, *, full_refresh: bool
 
 
 def table_counts(config: Any, tables: list[str]) -> dict[str, int | None]:
-    """``{table: row count or None when missing}`` in the target."""
+    """``{table: row count or None when missing}`` in the target (any warehouse)."""
+    from engage_plugin.warehouse import open_warehouse
+
     uri = ac.target_uri(config)
     schema = ac._get(ac._get(config, "target"), "schema")
     if not uri:
         raise ConfigError(f"{ac.source_file(config)}: target: no uri after resolving conn_id")
-    path = _duckdb_file(uri)
+    wh = open_warehouse(uri, schema)
     out: dict[str, int | None] = {}
-    if path is not None or uri.startswith("duckdb://"):
-        import duckdb
-
-        if path is not None and not os.path.exists(path):
-            return dict.fromkeys(tables)
-        with warehouse_lock(config), duckdb.connect(path or ":memory:", read_only=bool(path)) as con:
-            for t in tables:
-                name = f'"{schema}"."{t}"' if schema else f'"{t}"'
-                try:
-                    out[t] = con.execute(f"select count(*) from {name}").fetchone()[0]
-                except duckdb.CatalogException:
-                    out[t] = None
-        return out
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(uri)
-    try:
-        with engine.connect() as con:
-            for t in tables:
-                name = f'"{schema}"."{t}"' if schema else f'"{t}"'
-                if uri.startswith("mysql"):
-                    name = name.replace('"', "`")
-                try:
-                    out[t] = con.exec_driver_sql(f"select count(*) from {name}").scalar()
-                except sqlalchemy.exc.DBAPIError:
-                    con.rollback()
-                    out[t] = None
-    finally:
-        engine.dispose()
+    with warehouse_lock(config), wh.session(read_only=True) as s:
+        for t in tables:
+            out[t] = s.execute(f"SELECT COUNT(*) FROM {wh.qualified(t)}")[0][0] \
+                if s.table_exists(t) else None
     return out
 
 
