@@ -53,7 +53,12 @@ def format_report(report: dict) -> str:
     lines = [f"Engage run {report['run_id']}: {report['status']}",
              f"  pipeline       {report['pipeline']}",
              f"  days           {report.get('start_day') or '-'} .. {report.get('end_day') or '-'}",
-             f"  rows read      {report['rows_read']}",
+             f"  read days      {report.get('read_start') or 'first'} .. "
+             f"{report.get('read_end') or 'last'}"
+             + (f" (store rebuilt: {report['store_rebuilt']})" if report.get("store_rebuilt")
+                else ""),
+             f"  rows read      {report['rows_read']} (events in the store: "
+             f"{report.get('store_rows', 0)})",
              f"  rows skipped   {report['rows_skipped']} (null user_id: "
              f"{report['rows_skipped_null_user']}, null timestamp: "
              f"{report['rows_skipped_null_timestamp']})"]
