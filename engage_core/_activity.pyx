@@ -65,9 +65,9 @@ BITSET_BUDGET = 256 << 20
 
 
 def actor_days(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n_actors,
-               int n_days, int nthreads):
-    """Sorted distinct days (``0 <= day < n_days``) of each actor, as CSR
-    ``(offsets[n_actors + 1], days)``.
+               int n_days, int nthreads, int32_t first=0):
+    """Sorted distinct days (``0 <= day - first < n_days``, given as offsets from ``first``)
+    of each actor, as CSR ``(offsets[n_actors + 1], days)``.
 
     Rows with ``actor < 0`` or (when ``mask`` is given) ``mask == 0`` are left out. Short
     histories use one bitset per actor (one memory access per row, no sort); long ones a
@@ -76,12 +76,12 @@ def actor_days(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n
     cdef int64_t words = (n_days + 63) // 64
     cdef int64_t n = actor.shape[0]
     if n_actors * words * 8 <= max(BITSET_BUDGET, 8 * n) and n_actors * words * 8 <= 2 * BITSET_BUDGET:
-        return _actor_days_bitset(actor, day, mask, n_actors, words, nthreads)
-    return _actor_days_sort(actor, day, mask, n_actors, nthreads)
+        return _actor_days_bitset(actor, day, mask, n_actors, words, nthreads, first)
+    return _actor_days_sort(actor, day, mask, n_actors, nthreads, first)
 
 
 def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
-                       int64_t n_actors, int64_t words, int nthreads):
+                       int64_t n_actors, int64_t words, int nthreads, int32_t first=0):
     cdef int64_t n = actor.shape[0]
     cdef uint64_t[::1] bits = np.zeros(max(n_actors * words, 1), dtype=np.uint64)
     cdef int64_t[::1] offsets = np.zeros(n_actors + 1, dtype=np.int64)
@@ -101,11 +101,11 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
                 if i + 16 < n:  # the word of the row 16 ahead: its miss overlaps this row's
                     a = actor[i + 16]
                     if a >= lo and a < hi:
-                        ENGAGE_PREFETCH(&bits[a * words + (day[i + 16] >> 6)])
+                        ENGAGE_PREFETCH(&bits[a * words + ((day[i + 16] - first) >> 6)])
                 a = actor[i]
                 if a < lo or a >= hi or (use_mask and not m[i]):
                     continue
-                d = day[i]
+                d = day[i] - first
                 bits[a * words + (d >> 6)] |= (<uint64_t>1) << (d & 63)
         for a in prange(n_actors, num_threads=nthreads, schedule="static"):
             k = 0
@@ -129,7 +129,7 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
 
 
 def _actor_days_sort(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n_actors,
-                     int nthreads):
+                     int nthreads, int32_t first=0):
     """Sorted distinct days of each actor, as CSR ``(offsets[n_actors + 1], days)``.
 
     Rows with ``actor < 0`` or (when ``mask`` is given) ``mask == 0`` are left out.
@@ -160,7 +160,7 @@ def _actor_days_sort(const int32_t[::1] actor, const int32_t[::1] day, mask, int
         for i in range(n):
             a = actor[i]
             if a >= 0 and (not use_mask or m[i]):
-                buf[fill[a]] = day[i]
+                buf[fill[a]] = day[i] - first
                 fill[a] += 1
         for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
             ucount[a] = sort_unique(&buf[0] + start[a], start[a + 1] - start[a])

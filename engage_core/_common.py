@@ -144,8 +144,8 @@ def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"
     if key not in cache:
         mask = ev.event_mask(names, role)
         n_days = ev.last_day_number - first + 1
-        cache[key] = _activity.actor_days(ev.user, day_offsets(ev, first), mask,
-                                          ev.num_users, n_days, nthreads)
+        cache[key] = _activity.actor_days(ev.user, ev.day, mask, ev.num_users, n_days,
+                                          nthreads, first)
     return cache[key]
 
 
@@ -160,8 +160,8 @@ def segment_days(ev: Events, first: int, names, breakdown: str, nthreads: int):
         mask = ev.event_mask(names)
         actor, actor_seg, n_actors = segment_actors(ev, seg.codes)
         n_days = ev.last_day_number - first + 1
-        offsets, days = _activity.actor_days(actor, day_offsets(ev, first), mask, n_actors,
-                                             n_days, nthreads)
+        offsets, days = _activity.actor_days(actor, ev.day, mask, n_actors, n_days, nthreads,
+                                             first)
         cache[key] = (offsets, days, actor_seg)
     return cache[key]
 

@@ -63,7 +63,10 @@ class Events:
         self.calendar = calendar
         self.user = user
         self.day = day
-        self.ts = ts
+        # int64 UTC microseconds per row; ``ts`` may also be given as a list of per-batch
+        # chunks, joined on first use (the day-based metrics never need it)
+        self._ts = None if isinstance(ts, list) else ts
+        self._ts_parts = ts if isinstance(ts, list) else None
         self.event = event
         self.event_names = event_names
         self.segments = segments
@@ -85,6 +88,18 @@ class Events:
         self.timestamp_is_date = timestamp_is_date
         # the first day of the metrics' day axis (a date); None: the first day of data
         self.axis_first_day = None
+
+    @property
+    def ts(self) -> np.ndarray:
+        if self._ts is None:
+            parts, self._ts_parts = self._ts_parts or [], None
+            if len(parts) == 1:
+                self._ts = np.ascontiguousarray(parts[0], dtype=np.int64)
+            else:
+                self._ts = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            if self.timestamp_is_date:
+                self._ts = self._ts * 86_400_000_000
+        return self._ts
 
     @property
     def num_rows(self) -> int:
@@ -173,6 +188,37 @@ class Events:
                 f"{sorted(self.segments) or 'none'}"
             )
         return self.segments[breakdown]
+
+
+class _Parts(dict):
+    """Per-batch results of each key. With the input's row count known, the result arrays
+    are allocated once and filled batch by batch (no second copy of the rows at the end,
+    half the peak memory of collecting and concatenating); otherwise they are collected."""
+
+    def __init__(self, keys, total: int | None, dtypes: dict):
+        super().__init__({k: [] for k in keys})
+        self.total, self.dtypes, self.filled = total, dtypes, {}
+
+    def add(self, key: str, values: np.ndarray) -> None:
+        dtype = self.dtypes.get(key)
+        if self.total is None or dtype is None:
+            self[key].append(values)
+            return
+        if key not in self.filled:
+            self[key] = [np.empty(self.total, dtype=dtype)]
+            self.filled[key] = 0
+        pos = self.filled[key]
+        self[key][0][pos:pos + len(values)] = values
+        self.filled[key] = pos + len(values)
+
+    def result(self, key: str, dtype) -> np.ndarray:
+        if key in self.filled:
+            return self[key][0][:self.filled[key]]
+        chunks = self[key]
+        if len(chunks) == 1:  # one batch: no copy
+            return np.ascontiguousarray(chunks[0], dtype=dtype)
+        return np.ascontiguousarray(np.concatenate(chunks) if chunks else np.zeros(0, dtype),
+                                    dtype=dtype)
 
 
 def _batches(data) -> tuple[pa.Schema, Iterable[pa.RecordBatch]]:
@@ -301,8 +347,13 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     event_index = _ingest.BytesIndex(64)
     seg_index = {b: _ingest.BytesIndex(64) for b in breakdowns}
     is_ns = pa.types.is_timestamp(ts_type) and ts_type.unit == "ns"
-    parts = {"user": [], "ts": [], "event": [], "row": [], "rem": [], **{f"seg:{b}": [] for b in breakdowns},
-             **{f"num:{c}": [] for c in numeric}, **{f"numv:{c}": [] for c in numeric}}
+    keys = (["user", "ts", "day", "event", "row", "rem"] + [f"seg:{b}" for b in breakdowns]
+            + [f"num:{c}" for c in numeric] + [f"numv:{c}" for c in numeric])
+    dtypes = {"user": np.int32, "day": np.int32, "event": np.int32, "row": np.int64,
+              "rem": np.int16, **{f"seg:{b}": np.int32 for b in breakdowns},
+              **{f"num:{c}": np.float64 for c in numeric}, **{f"numv:{c}": np.uint8 for c in numeric}}
+    parts = _Parts(keys, data.num_rows if isinstance(data, pa.Table) and data.num_columns and
+                   len(data[user_id].chunks) > 1 else None, dtypes)
     rows_read = skipped_user = skipped_ts = 0
     for batch in batches:
         n = batch.num_rows
@@ -322,48 +373,42 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
             skipped_ts += int((keep & ~ts_ok).sum())
             keep &= ts_ok
         all_kept = bool(keep.all())
-        parts["user"].append(users if all_kept else users[keep])
-        parts["ts"].append(ts if all_kept else ts[keep])
+        parts.add("user", users if all_kept else users[keep])
+        kept_ts = ts if all_kept else ts[keep]
+        parts.add("ts", kept_ts)
+        parts.add("day", kept_ts.astype(np.int32) if is_date else
+                            _local_days(kept_ts, calendar, threads, timestamp))
         if is_ns:  # nanoseconds below the microsecond, to order ties exactly
             rem = (arrow_io.fixed_values(tcol, np.int64) % 1000).astype(np.int16)
-            parts["rem"].append(rem if all_kept else rem[keep])
+            parts.add("rem", rem if all_kept else rem[keep])
         if numeric:
             positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
-            parts["row"].append(positions if all_kept else positions[keep])
+            parts.add("row", positions if all_kept else positions[keep])
         for name in numeric:
             col = batch.column(name)
             values = col.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
             valid = arrow_io.validity(col)
             valid = np.ones(n, dtype=np.uint8) if valid is None else valid
-            parts[f"num:{name}"].append(values if all_kept else values[keep])
-            parts[f"numv:{name}"].append(valid if all_kept else valid[keep])
+            parts.add(f"num:{name}", values if all_kept else values[keep])
+            parts.add(f"numv:{name}", valid if all_kept else valid[keep])
         if event is not None:
             codes = _encode_text(batch.column(event), event_index)
-            parts["event"].append(codes if all_kept else codes[keep])
+            parts.add("event", codes if all_kept else codes[keep])
         for b in breakdowns:
             codes = _encode_text(batch.column(b), seg_index[b])
-            parts[f"seg:{b}"].append(codes if all_kept else codes[keep])
+            parts.add(f"seg:{b}", codes if all_kept else codes[keep])
 
     def cat(key, dtype):
-        chunks = parts[key]
-        if len(chunks) == 1:  # one batch: no copy
-            return np.ascontiguousarray(chunks[0], dtype=dtype)
-        return np.ascontiguousarray(np.concatenate(chunks) if chunks else np.zeros(0, dtype), dtype=dtype)
+        return parts.result(key, dtype)
 
     user = cat("user", np.int32)
-    raw_ts = cat("ts", np.int64)
-    if is_date:
-        day_i64 = raw_ts
-        ts_us = raw_ts * 86_400_000_000
-    else:
-        ts_us = raw_ts
-        day_i64 = _local_days(ts_us, calendar, threads, timestamp)
-    if len(day_i64) and (day_i64.min() < MIN_DAY or day_i64.max() > MAX_DAY):
+    day = cat("day", np.int32)
+    if len(day) and (day.min() < MIN_DAY or day.max() > MAX_DAY):
         raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999")
     events = cat("event", np.int32) if event is not None else None
     event_names = arrow_io.decode_bytes_index(event_index).to_pylist() if event is not None else []
     segments = {b: _sorted_segments(b, cat(f"seg:{b}", np.int32), seg_index[b]) for b in breakdowns}
-    ev = Events(calendar=calendar, user=user, day=np.ascontiguousarray(day_i64, dtype=np.int32), ts=ts_us,
+    ev = Events(calendar=calendar, user=user, day=day, ts=parts["ts"],
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,

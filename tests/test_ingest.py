@@ -178,3 +178,32 @@ def test_string_ids_stay_exact_when_hashes_collide(bits, threads):
     decoded = arrow_io.decode_bytes_index(index).to_pylist()
     assert len(decoded) == len(set(decoded)) == len(set(col.drop_null().to_pylist()))
     assert [decoded[i] if i >= 0 else None for i in ids] == col.to_pylist()
+
+
+@pytest.mark.parametrize("kind", ["int", "string"])
+def test_a_table_in_many_chunks_prepares_like_one_chunk(kind):
+    """Chunked tables are written into arrays allocated once (rows skipped in some chunks);
+    record-batch streams are collected: every array is the same."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    users = [None if i % 97 == 0 else int(u) for i, u in enumerate(rng.integers(0, 300, n))]
+    if kind == "string":
+        users = [None if u is None else f"u{u}" for u in users]
+    ts = [None if i % 89 == 0 else dt.datetime(2025, 3, 1) + dt.timedelta(minutes=int(m))
+          for i, m in enumerate(rng.integers(0, 60 * 24 * 20, n))]
+    table = pa.table({"user_id": users, "ts": pa.array(ts, pa.timestamp("ns", "UTC")),
+                      "event": [["a", "b", None][i % 3] for i in range(n)],
+                      "revenue": rng.random(n)})
+    chunked = pa.Table.from_batches(table.to_batches(max_chunksize=257))
+    assert chunked["user_id"].num_chunks > 1
+    kw = dict(event="event", numeric=["revenue"], calendar=Calendar("America/New_York"))
+    one = ec.prepare_events(table.combine_chunks(), **kw)
+    for data in (chunked, pa.RecordBatchReader.from_batches(table.schema,
+                                                            table.to_batches(max_chunksize=300))):
+        many = ec.prepare_events(data, **kw)
+        for name in ("user", "day", "ts", "event", "row", "ts_rem"):
+            assert np.array_equal(getattr(many, name), getattr(one, name)), name
+        assert np.array_equal(many.numeric["revenue"][0], one.numeric["revenue"][0])
+        assert (many.rows_read, many.rows_skipped_null_user, many.rows_skipped_null_timestamp) \
+            == (one.rows_read, one.rows_skipped_null_user, one.rows_skipped_null_timestamp) \
+            == (n, 31, 33)

@@ -25,9 +25,17 @@ def test_actor_days_matches_reference_on_both_paths(seed, threads):
     mask = rng.integers(0, 2, n).astype(np.uint8) if seed % 2 else None
     expected = _ref_days(actor, day, mask, n_actors)
     words = (n_days + 63) // 64
+    first = int(rng.integers(-20000, 20000))  # days given as day numbers, offsets out
+    shifted = (day + first).astype(np.int32)
     for offsets, days in (_activity._actor_days_bitset(actor, day, mask, n_actors, words, threads),
                           _activity._actor_days_sort(actor, day, mask, n_actors, threads),
-                          _activity.actor_days(actor, day, mask, n_actors, n_days, threads)):
+                          _activity.actor_days(actor, day, mask, n_actors, n_days, threads),
+                          _activity._actor_days_bitset(actor, shifted, mask, n_actors, words,
+                                                       threads, first),
+                          _activity._actor_days_sort(actor, shifted, mask, n_actors, threads,
+                                                     first),
+                          _activity.actor_days(actor, shifted, mask, n_actors, n_days, threads,
+                                               first)):
         got = [days[offsets[a]:offsets[a + 1]].tolist() for a in range(n_actors)]
         assert got == expected
 
