@@ -352,6 +352,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     dtypes = {"user": np.int32, "day": np.int32, "event": np.int32, "row": np.int64,
               "rem": np.int16, **{f"seg:{b}": np.int32 for b in breakdowns},
               **{f"num:{c}": np.float64 for c in numeric}, **{f"numv:{c}": np.uint8 for c in numeric}}
+    streaming = isinstance(data, pa.RecordBatchReader)
     parts = _Parts(keys, data.num_rows if isinstance(data, pa.Table) and data.num_columns and
                    len(data[user_id].chunks) > 1 else None, dtypes)
     rows_read = skipped_user = skipped_ts = 0
@@ -375,7 +376,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         all_kept = bool(keep.all())
         parts.add("user", users if all_kept else users[keep])
         kept_ts = ts if all_kept else ts[keep]
-        parts.add("ts", kept_ts)
+        # a stream's batches are let go as they are read: keep a copy, not a view
+        parts.add("ts", kept_ts.copy() if streaming and kept_ts.base is not None else kept_ts)
         parts.add("day", kept_ts.astype(np.int32) if is_date else
                             _local_days(kept_ts, calendar, threads, timestamp))
         if is_ns:  # nanoseconds below the microsecond, to order ties exactly
