@@ -214,11 +214,16 @@ class _Parts(dict):
     def result(self, key: str, dtype) -> np.ndarray:
         if key in self.filled:
             return self[key][0][:self.filled[key]]
-        chunks = self[key]
+        chunks, self[key] = self[key], []  # the parts go as soon as they are joined
         if len(chunks) == 1:  # one batch: no copy
             return np.ascontiguousarray(chunks[0], dtype=dtype)
-        return np.ascontiguousarray(np.concatenate(chunks) if chunks else np.zeros(0, dtype),
-                                    dtype=dtype)
+        out = np.empty(sum(len(c) for c in chunks), dtype=dtype)
+        pos = 0
+        while chunks:
+            c = chunks.pop(0)
+            out[pos:pos + len(c)] = c
+            pos += len(c)
+        return out
 
 
 def _batches(data) -> tuple[pa.Schema, Iterable[pa.RecordBatch]]:
