@@ -152,7 +152,8 @@ def with_metrics(config: Any, families: list[str]) -> Any:
                           f"it has {list(metrics)}")
     subset = type(metrics)((k, v) for k, v in metrics.items() if k in families) \
         if isinstance(metrics, dict) else {k: metrics[k] for k in families}
-    return _replace(config, metrics=subset)
+    return _replace(config, metrics=subset,
+                    store_metrics=_get(config, "store_metrics") or metrics)
 
 
 def with_connections(config: Any, source_uri_value: str | None, target_uri_value: str | None,

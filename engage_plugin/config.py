@@ -251,6 +251,9 @@ class PipelineConfig:
     catchup: Any = None
     path: str = ""  # the YAML file
     lines: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # a copy restricted to some metrics (the Airflow per-family tasks) keeps the file's full
+    # ``metrics`` here: the events store holds the columns every metric of the file reads
+    store_metrics: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def line(self, *keypath) -> int:
         keypath = tuple(keypath)

@@ -104,11 +104,21 @@ def _date(value) -> dt.date | None:
     return dt.date.fromisoformat(str(value))
 
 
+def _store_config(config: PipelineConfig) -> PipelineConfig:
+    """The config whose metrics decide the store's columns: the whole file's, also when
+    ``config`` computes only some of them (Airflow's per-family tasks share one store)."""
+    if config.store_metrics:
+        return dataclasses.replace(config, metrics=config.store_metrics, store_metrics=None)
+    return config
+
+
 def _logical_schema(config: PipelineConfig):
     """The store's logical columns for this pipeline and ``role -> column``: a wrong source
     schema fails here, before anything is written."""
-    schema = source_schema(config)
-    roles = check_schema(config, schema)
+    full = _store_config(config)
+    schema = source_schema(full)
+    check_schema(config, schema)
+    roles = check_schema(full, schema)
     return store.normalize(schema.empty_table(), roles).schema, roles
 
 
@@ -218,7 +228,7 @@ def _local_compute(config, s, report: RunReport, logical, roles, start, end,
     report.read_end = p.read_end and p.read_end.isoformat()
     report.store_rebuilt = p.reason or None
     with timer("read"):
-        table, _ = read_source(config, p.read_start, p.read_end)
+        table, _ = read_source(_store_config(config), p.read_start, p.read_end)
         new = store.new_rows(table, roles, ec.Calendar(timezone=config.timezone,
                                                        week_start=config.week_start))
         del table

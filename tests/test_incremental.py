@@ -108,3 +108,24 @@ def test_same_range_twice_changes_nothing_but_computed_at(place, tmp_path):
     again = _run(tmp_path, place, "i_", FIRST + 2 * D, FIRST + 4 * D)
     assert again.rows_written == report.rows_written
     assert metric_tables(place.uri, place.schema, "i_") == once
+
+
+def test_runs_of_single_families_share_one_store(tmp_path):
+    """Airflow's per-family tasks run the pipeline restricted to one family: the store keeps
+    the whole file's columns, so none of them rebuilds it or reads more than its days."""
+    from engage_plugin.airflow_config import with_metrics
+
+    write_source(tmp_path / "data", event_log(seed=2))
+    path = write_pipeline(tmp_path, f"duckdb:///{tmp_path / 'fam.duckdb'}")
+    config = load_pipeline(path)
+    run_pipeline(config, start=FIRST, end=FIRST + 9 * D)
+    day = FIRST + 10 * D
+    for family in ("commerce", "sessions", "survey", "active_users"):
+        report = run_pipeline(with_metrics(config, [family]), start=day, end=day)
+        assert report.store_rebuilt is None, family
+        assert (report.read_start, report.read_end) == (day.isoformat(), day.isoformat())
+    full = run_pipeline(config, start=FIRST, end=day)
+    assert full.store_rebuilt is None
+    uri = f"duckdb:///{tmp_path / 'fam.duckdb'}"
+    _run(tmp_path, type("P", (), {"uri": uri, "schema": None})(), "ref_", FIRST, day, True)
+    assert metric_tables(uri, None, "engage_") == metric_tables(uri, None, "ref_")
