@@ -129,3 +129,45 @@ def test_runs_of_single_families_share_one_store(tmp_path):
     uri = f"duckdb:///{tmp_path / 'fam.duckdb'}"
     _run(tmp_path, type("P", (), {"uri": uri, "schema": None})(), "ref_", FIRST, day, True)
     assert metric_tables(uri, None, "engage_") == metric_tables(uri, None, "ref_")
+
+
+def test_the_store_is_rebuilt_when_columns_zone_or_version_change(tmp_path):
+    """A store written for other columns, another zone or by an older version (no store
+    keys in the state) is rebuilt from the source over the loaded range and the request:
+    the tables still equal a full refresh."""
+    from engage_plugin.warehouse import open_warehouse
+
+    write_source(tmp_path / "data", event_log(seed=8))
+    uri = f"duckdb:///{tmp_path / 'rb.duckdb'}"
+    path = write_pipeline(tmp_path, uri)
+    run_pipeline(load_pipeline(path), start=FIRST, end=FIRST + 9 * D)
+
+    def check(reason, start, end):
+        report = run_pipeline(load_pipeline(path), start=start, end=end)
+        assert report.store_rebuilt and reason in report.store_rebuilt
+        assert (report.read_start, report.read_end) == (FIRST.isoformat(), end.isoformat())
+        ref = tmp_path / "ref.yaml"  # the same file (zone, metrics), another prefix
+        ref.write_text(path.read_text(encoding="utf-8").replace("table_prefix: engage_",
+                                                                "table_prefix: ref_"),
+                       encoding="utf-8")
+        run_pipeline(load_pipeline(ref), start=FIRST, end=end, full_refresh=True)
+        assert metric_tables(uri, None, "engage_") == metric_tables(uri, None, "ref_")
+
+    # 1. another zone
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("timezone: America/New_York", "timezone: Europe/Berlin"),
+                    encoding="utf-8")
+    check("time zone changed", FIRST + 10 * D, FIRST + 11 * D)
+    path.write_text(text, encoding="utf-8")
+    check("time zone changed", FIRST + 12 * D, FIRST + 12 * D)
+    # 2. the metrics read other columns (without survey, no score column)
+    path.write_text(text.replace("  survey: {nps_event: nps_response, periods: [week]}\n", ""),
+                    encoding="utf-8")
+    assert path.read_text(encoding="utf-8") != text
+    check("columns", FIRST + 13 * D, FIRST + 13 * D)
+    path.write_text(text, encoding="utf-8")
+    check("columns", FIRST + 14 * D, FIRST + 14 * D)
+    # 3. a state written by a version without the store
+    with open_warehouse(uri).session() as s:
+        s.delete("engage_state", where={"key": "store_schema"})
+    check("older version", FIRST + 15 * D, FIRST + 15 * D)
