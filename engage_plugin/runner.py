@@ -28,6 +28,7 @@ from engage_plugin.compute import (compute_metrics, prepare, rejected_counts,
                                    rejected_rows)
 from engage_plugin.config import PipelineConfig, check_available
 from engage_plugin import store, targets
+from engage_plugin.store import _hi, _lo
 from engage_plugin.sources import check_schema, read_source, source_schema
 
 
@@ -84,14 +85,6 @@ class _Progress:
         if self.tty:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
-
-
-def _lo(a, b):
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _hi(a, b):
-    return b if a is None else a if b is None else max(a, b)
 
 
 def _date(value) -> dt.date | None:
@@ -208,11 +201,10 @@ def _spark_compute(config, s, report: RunReport, start, end, full_refresh: bool,
     hull = (read_start if read_start is not None else _lo(res.first_day, prev_start),
             read_end if read_end is not None else _hi(res.last_day, prev_end))
     report.rows_rejected = rejected_counts(res.rejected)
-    state_rows = pa.table({"key": [store.K_START, store.K_END],
-                           "value": [hull[0] and hull[0].isoformat(),
-                                     hull[1] and hull[1].isoformat()]},
-                          schema=store.STATE_SCHEMA).filter(
-        pa.compute.is_valid(pa.array([hull[0], hull[1]])))
+    # the loaded range only: without the store keys, a later local run rebuilds the store
+    rows = [{"key": k, "value": d.isoformat()}
+            for k, d in ((store.K_START, hull[0]), (store.K_END, hull[1])) if d]
+    state_rows = pa.Table.from_pylist(rows, schema=store.STATE_SCHEMA)
     return res.tables, res.rejected_rows(report.run_id), hull, state_rows
 
 

@@ -172,10 +172,12 @@ class Plan:
 
 
 def _lo(a, b):
+    """The smaller of two optional values (None: the other one)."""
     return b if a is None else a if b is None else min(a, b)
 
 
 def _hi(a, b):
+    """The larger of two optional values (None: the other one)."""
     return b if a is None else a if b is None else max(a, b)
 
 
