@@ -32,7 +32,11 @@ test: build
 	$(BIN)/python -m pytest -q
 
 bench: build
+	$(BIN)/python -c "import chdb, polars, pandas" 2>/dev/null || \
+		$(BIN)/python -m pip install -q --no-build-isolation -e '.[bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/isolated.py
+	$(BIN)/python bench/isolated.py --ids uuid --order shuffled
 
 clean:
 	rm -rf build engage_core/*.so engage_core/_*.c demo_out .pytest_cache
