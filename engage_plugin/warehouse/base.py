@@ -1,20 +1,20 @@
-"""What every warehouse dialect shares: identifier checks and quoting, SQL types from Arrow
-types, the session's transaction and lock, and the generic DDL/DML over DB-API cursors.
-Dialects (:mod:`.dialects`) override connecting, locking, bulk inserts and reads."""
+"""What every warehouse dialect shares: identifier checks and quoting, ``?`` placeholders,
+SQL types from Arrow types, the session's transaction and lock, and the generic DDL/DML
+over DB-API cursors. Each dialect module overrides connecting, locking, bulk inserts and
+reads (:mod:`.duckdb_wh`, :mod:`.postgres_wh`, :mod:`.mysql_wh`, :mod:`.sqlite_wh`)."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import urllib.parse
 from typing import Iterator, Sequence
 
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
 
-from engage_core.errors import ConfigError, RunError
+from engage_core.errors import ConfigError, EngageError, RunError, SchemaError
+from engage_plugin.warehouse.arrow_io import conform, rows_to_batch
 
-#: longest identifier per dialect (bytes)
+#: longest identifier per dialect, in bytes (PostgreSQL: NAMEDATALEN - 1)
 MAX_IDENTIFIER = {"postgresql": 63, "mysql": 64, "duckdb": 255, "sqlite": 255}
 
 
@@ -25,8 +25,50 @@ def check_identifier(name: str, what: str, dialect: str = "duckdb") -> str:
         raise ConfigError(f"{what}: expected a non-empty name without NUL characters, "
                           f"found {name!r}")
     if len(name.encode("utf-8")) > limit:
-        raise ConfigError(f"{what}: {name!r} is longer than {dialect}'s limit of {limit} bytes")
+        raise ConfigError(f"{what}: {name!r} is longer than {dialect}'s limit of {limit} "
+                          f"bytes ({len(name.encode('utf-8'))} bytes)")
+    if dialect == "mysql" and name != name.rstrip(" "):
+        raise ConfigError(f"{what}: {name!r} ends with a space, which MySQL does not allow "
+                          "in a name")
     return name
+
+
+def translate_placeholders(sql: str, style: str) -> str:
+    """``sql`` with each ``?`` outside quotes and comments made the driver's placeholder:
+    ``numeric`` -> ``$1, $2, ...`` (PostgreSQL), ``format`` -> ``%s`` with every other
+    ``%`` doubled (PyMySQL, which always gets an argument tuple), ``qmark`` -> unchanged."""
+    if style == "qmark":
+        return sql
+    pct = (lambda text: text.replace("%", "%%")) if style == "format" else (lambda text: text)
+    out, i, n, k = [], 0, len(sql), 0
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":  # a string or a quoted name: copied up to its closing quote
+            j = i + 1
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:  # doubled quote
+                        j += 2
+                        continue
+                    break
+                if c == "'" and sql[j] == "\\" and style == "format":  # MySQL escapes
+                    j += 1
+                j += 1
+            out.append(pct(sql[i:j + 1]))
+            i = j + 1
+        elif sql.startswith("--", i) or sql.startswith("/*", i):
+            end = sql.find("\n" if c == "-" else "*/", i + 2)
+            j = n if end < 0 else end + (1 if c == "-" else 2)
+            out.append(pct(sql[i:j]))
+            i = j
+        elif c == "?":
+            k += 1
+            out.append(f"${k}" if style == "numeric" else "%s")
+            i += 1
+        else:
+            out.append(pct(c))
+            i += 1
+    return "".join(out)
 
 
 class Warehouse:
@@ -34,46 +76,57 @@ class Warehouse:
 
     dialect = ""
     quote_char = '"'
+    session_class: type = None  # set by each dialect
 
     def __init__(self, uri: str, parts: urllib.parse.SplitResult, schema: str | None,
                  display: str, where: str):
         self.uri, self.parts, self.schema = uri, parts, schema
         self.display, self.where = display, where
 
-    def quote(self, name: str) -> str:
-        check_identifier(name, "identifier", self.dialect)
+    def quote(self, name: str, what: str = "identifier") -> str:
+        """``name`` quoted for SQL text (checked first: a ConfigError naming it if unusable)."""
+        check_identifier(name, what, self.dialect)
         q = self.quote_char
         return q + name.replace(q, q + q) + q
 
     def qualified(self, table: str) -> str:
         """The quoted, schema-qualified name of ``table``."""
-        name = self.quote(table)
-        return f"{self.quote(self.schema)}.{name}" if self.schema else name
+        name = self.quote(table, "table name")
+        return f"{self.quote(self.schema, 'schema')}.{name}" if self.schema else name
+
+    def scrub(self, text: str) -> str:
+        """``text`` without the URL's password (driver messages may quote the URL)."""
+        password = self.parts.password
+        if password:
+            for form in {password, urllib.parse.unquote(password)}:
+                text = text.replace(form, "***")
+        return text
 
     # --- what dialects provide ---------------------------------------------------------
     def _connect(self, read_only: bool, lock_timeout: float):
         raise NotImplementedError
-
-    session_class: type = None  # set below
 
     @contextlib.contextmanager
     def session(self, lock: str | None = None, lock_timeout: float = 3600.0,
                 read_only: bool = False) -> Iterator["Session"]:
         """One connection, one transaction: COMMIT on a normal exit, ROLLBACK on any
         exception (re-raised). With ``lock``, an exclusive named lock is held until the
-        session ends (another session asking for it waits up to ``lock_timeout`` s)."""
+        session ends; another session asking for it waits up to ``lock_timeout`` seconds,
+        then fails with a RunError. ``read_only``: no writes, no lock."""
         try:
             con = self._connect(read_only, lock_timeout)
-        except (ConfigError, RunError):
+        except EngageError:
             raise
         except Exception as exc:
             raise RunError(f"{self.where}: cannot open {self.display}: "
-                           f"{type(exc).__name__}: {exc}") from exc
+                           f"{type(exc).__name__}: {self.scrub(str(exc))}") from None
         s = self.session_class(self, con, read_only)
+        held = lock if lock and not read_only else None
+        s.lock_name, s.lock_timeout = held, lock_timeout
         ok = False
         try:
-            if lock and not read_only:  # before the transaction starts: it must see the
-                s._lock(lock, lock_timeout)  # writes of the session that held the lock
+            if held:  # before the transaction starts, so it sees the last holder's writes
+                s._lock(held, lock_timeout)
             s._begin()
             yield s
             ok = True
@@ -84,12 +137,14 @@ class Warehouse:
                 else:
                     s._rollback()
             finally:
-                s._close(lock if lock and not read_only else None)
+                s._close(held)
 
 
 class Session:
     """Operations inside one transaction. SQL is written with ``?`` placeholders."""
 
+    #: how ``?`` is sent to the driver (see :func:`translate_placeholders`)
+    paramstyle = "qmark"
     #: SQL type per Arrow type family, in a primary key and elsewhere
     TYPES = {"int64": "BIGINT", "int32": "INTEGER", "float": "DOUBLE PRECISION",
              "bool": "BOOLEAN", "text": "TEXT", "key_text": "TEXT", "date": "DATE",
@@ -97,6 +152,7 @@ class Session:
 
     def __init__(self, wh: Warehouse, con, read_only: bool):
         self.wh, self.con, self.read_only = wh, con, read_only
+        self.lock_name, self.lock_timeout = None, 0.0
 
     # --- transaction (dialects override as needed) -------------------------------------
     def _begin(self) -> None:
@@ -116,16 +172,23 @@ class Session:
     def _lock(self, name: str, timeout: float) -> None:
         raise NotImplementedError
 
+    def _busy(self, name: str, timeout: float) -> RunError:
+        return RunError(f"{self.wh.where}: another run of this pipeline holds the lock "
+                        f"{name!r} on {self.wh.display}; waited {timeout:g} s for it. Try "
+                        "again when that run has finished")
+
     def _sql(self, sql: str) -> str:
-        """``sql`` with the dialect's placeholders."""
-        return sql
+        return translate_placeholders(sql, self.paramstyle)
+
+    def _cursor_execute(self, cur, sql: str, params: Sequence | None) -> None:
+        cur.execute(self._sql(sql), list(params) if params else None)
 
     # --- generic operations -------------------------------------------------------------
     def execute(self, sql: str, params: Sequence | None = None) -> list[tuple]:
-        """Run one statement with bound parameters; the rows it returns (if any)."""
+        """Run one statement with bound ``?`` parameters; the rows it returns (if any)."""
         cur = self.con.cursor()
         try:
-            cur.execute(self._sql(sql), list(params) if params else None)
+            self._cursor_execute(cur, sql, params)
             return list(cur.fetchall()) if cur.description else []
         finally:
             with contextlib.suppress(Exception):
@@ -135,10 +198,11 @@ class Session:
         return self.wh.qualified(table)
 
     def ensure_schema(self) -> None:
+        """CREATE SCHEMA IF NOT EXISTS (the warehouse's ``schema``; nothing without one)."""
         if self.wh.schema:
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.wh.quote(self.wh.schema)}")
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.wh.quote(self.wh.schema, 'schema')}")
 
-    def sql_type(self, t: pa.DataType, in_key: bool) -> str:
+    def sql_type(self, t: pa.DataType, in_key: bool, where: str = "column") -> str:
         if pa.types.is_dictionary(t):
             t = t.value_type
         T = self.TYPES
@@ -154,20 +218,31 @@ class Session:
             return T["date"]
         if pa.types.is_timestamp(t):
             return T["timestamp"]
-        raise RunError(f"no {self.wh.dialect} type for Arrow type {t}")
+        raise SchemaError(f"{where}: Arrow type {t} has no {self.wh.dialect} column type here; "
+                          "expected an integer, floating point, decimal, boolean, string, "
+                          "date or timestamp type")
 
     def create_table(self, table: str, schema: pa.Schema, primary_key: Sequence[str] = ()) -> None:
-        """CREATE TABLE IF NOT EXISTS from an Arrow schema (key columns NOT NULL). On
-        MySQL/MariaDB this commits the open transaction: call it before any DML."""
+        """CREATE TABLE IF NOT EXISTS from an Arrow schema (key and non-nullable columns
+        NOT NULL). Timestamps are stored naive, as UTC. On MySQL/MariaDB any DDL commits
+        the open transaction implicitly: create tables in a session of their own, before
+        the session that writes rows."""
+        missing = [k for k in primary_key if k not in schema.names]
+        if missing:
+            raise SchemaError(f"table {table}: primary key column(s) {missing} are not among "
+                              f"its columns {schema.names}")
         cols = []
         for f in schema:
-            null = " NOT NULL" if f.name in primary_key or not f.nullable else ""
-            cols.append(f"{self.wh.quote(f.name)} {self.sql_type(f.type, f.name in primary_key)}{null}")
+            key = f.name in primary_key
+            null = " NOT NULL" if key or not f.nullable else ""
+            kind = self.sql_type(f.type, key, f"table {table}, column {f.name}")
+            cols.append(f"{self.wh.quote(f.name, 'column name')} {kind}{null}")
         if primary_key:
             cols.append(f"PRIMARY KEY ({', '.join(self.wh.quote(k) for k in primary_key)})")
         self.execute(f"CREATE TABLE IF NOT EXISTS {self.name(table)} ({', '.join(cols)})")
 
     def drop_table(self, table: str) -> None:
+        """DROP TABLE IF EXISTS."""
         self.execute(f"DROP TABLE IF EXISTS {self.name(table)}")
 
     def table_columns(self, table: str) -> list[str]:
@@ -186,57 +261,87 @@ class Session:
     def _where(self, where: dict | None, between: tuple | None) -> tuple[str, list]:
         conds, params = [], []
         for col, value in (where or {}).items():
-            conds.append(f"{self.wh.quote(col)} = ?")
-            params.append(value)
+            if value is None:
+                conds.append(f"{self.wh.quote(col, 'column name')} IS NULL")
+                continue
+            conds.append(f"{self.wh.quote(col, 'column name')} = ?")
+            params.append(self._param(value))
         if between is not None:
             col, lo, hi = between
-            conds.append(f"{self.wh.quote(col)} BETWEEN ? AND ?")
-            params += [lo, hi]
+            conds.append(f"{self.wh.quote(col, 'column name')} BETWEEN ? AND ?")
+            params += [self._param(lo), self._param(hi)]
         return (" WHERE " + " AND ".join(conds)) if conds else "", params
 
+    def _param(self, value):
+        """A bound value as the driver takes it (aware datetimes: naive UTC, as stored)."""
+        import datetime as dt
+
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value
+
     def delete(self, table: str, where: dict | None = None, between: tuple | None = None) -> int:
-        """DELETE the rows matching ``where`` (column = value) and ``between`` ((column, lo,
-        hi), inclusive); every row when both are None."""
+        """DELETE the rows matching ``where`` (column = value; None matches NULL) and
+        ``between`` ((column, lo, hi), inclusive); every row when both are None. Returns
+        the number of rows deleted."""
         clause, params = self._where(where, between)
         cur = self.con.cursor()
         try:
-            cur.execute(self._sql(f"DELETE FROM {self.name(table)}{clause}"), params or None)
+            self._cursor_execute(cur, f"DELETE FROM {self.name(table)}{clause}", params)
             return max(getattr(cur, "rowcount", 0) or 0, 0)
         finally:
             with contextlib.suppress(Exception):
                 cur.close()
 
     def select_sql(self, table: str, columns: Sequence[str] | None, between) -> tuple[str, list]:
-        cols = ", ".join(self.wh.quote(c) for c in columns) if columns else "*"
+        cols = ", ".join(self.wh.quote(c, "column name") for c in columns) if columns else "*"
         clause, params = self._where(None, between)
         return f"SELECT {cols} FROM {self.name(table)}{clause}", params
 
     def read(self, table: str, columns: Sequence[str] | None = None,
              between: tuple | None = None, schema: pa.Schema | None = None) -> pa.Table:
-        """The table's rows as Arrow (cast to ``schema`` when given: the types it was
-        created from)."""
+        """The table's rows as Arrow. With ``schema`` (the types it was created from, or a
+        subset of them) the result has exactly those columns and types."""
+        if schema is not None and columns is None:
+            columns = schema.names
         sql, params = self.select_sql(table, columns, between)
-        out = self.read_sql(sql, params)
-        return conform(out, schema) if schema is not None else out
+        return self.read_batches(sql, params, schema=schema).read_all()
 
-    def read_sql(self, sql: str, params: list | None = None) -> pa.Table:
-        reader = self.read_batches(sql, params)
-        return reader.read_all()
+    def read_sql(self, sql: str, params: Sequence | None = None) -> pa.Table:
+        return self.read_batches(sql, params).read_all()
 
-    def read_batches(self, sql: str, params: list | None = None,
-                     batch_rows: int = 65536) -> pa.RecordBatchReader:
-        """A query's rows as Arrow record batches, ``batch_rows`` at a time (bounded
-        memory): a DB-API cursor's ``fetchmany``, column by column into Arrow."""
+    def read_batches(self, sql_or_table: str, params: Sequence | None = None,
+                     batch_rows: int = 65536, schema: pa.Schema | None = None
+                     ) -> pa.RecordBatchReader:
+        """A query's rows (or a whole table's, when given a bare table name) as Arrow record
+        batches of at most ``batch_rows`` rows, fetched as they are read: bounded memory.
+        With ``schema`` every batch has exactly its columns and types. Read it before the
+        session ends."""
+        sql = self._as_sql(sql_or_table)
+        reader = self._reader(sql, list(params) if params else [], batch_rows)
+        return conformed(reader, schema) if schema is not None else reader
+
+    def _as_sql(self, sql_or_table: str) -> str:
+        text = sql_or_table.strip()
+        if " " in text or "\n" in text or "\t" in text:  # SQL; a table name has no blanks
+            return text
+        return f"SELECT * FROM {self.name(text)}"
+
+    def _reader(self, sql: str, params: list, batch_rows: int) -> pa.RecordBatchReader:
+        """Generic DB-API path: ``fetchmany`` turned into Arrow column by column; the first
+        batch's types hold for the stream (a column NULL in all of it is typed by the first
+        row where it is not NULL: one more query)."""
         cur = self.con.cursor()
-        cur.execute(self._sql(sql), params or None)
+        self._cursor_execute(cur, sql, params)
         names = [d[0] for d in cur.description]
-        first = cur.fetchmany(batch_rows)
-        batch0 = rows_to_batch(first, names, None)
-        schema = batch0.schema
+        first = rows_to_batch(cur.fetchmany(batch_rows), names, None)
+        schema = first.schema
+        if any(pa.types.is_null(f.type) for f in schema):
+            schema = self._type_null_columns(sql, params, schema)
 
         def gen():
             try:
-                yield batch0
+                yield conform_batch(first, schema)
                 while True:
                     rows = cur.fetchmany(batch_rows)
                     if not rows:
@@ -248,57 +353,47 @@ class Session:
 
         return pa.RecordBatchReader.from_batches(schema, gen())
 
+    def _type_null_columns(self, sql: str, params: list, schema: pa.Schema) -> pa.Schema:
+        fields = []
+        for i, f in enumerate(schema):
+            if pa.types.is_null(f.type):
+                col = self.wh.quote(f.name)
+                rows = self.execute(f"SELECT {col} FROM ({sql}) AS engage_q WHERE {col} IS "
+                                    "NOT NULL LIMIT 1", params)
+                if rows:
+                    f = pa.field(f.name, rows_to_batch(rows, [f.name], None).schema[0].type)
+            fields.append(f)
+        return pa.schema(fields)
+
     def insert(self, table: str, data, constants: dict | None = None) -> int:
         raise NotImplementedError
 
 
-Warehouse.session_class = Session
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema``'s columns and types."""
+    if batch.schema.equals(schema):
+        return batch
+    table = conform(pa.Table.from_batches([batch]), schema).combine_chunks()
+    return pa.RecordBatch.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type)
+                                       for c in table.columns], schema=schema)
 
 
-def with_constants(data: pa.Table, constants: dict | None) -> pa.Table:
-    """``data`` with a constant column per ``constants`` item (timestamps as us)."""
-    for name, value in (constants or {}).items():
-        if isinstance(value, dt.datetime):
-            arr = pa.array([value] * data.num_rows, pa.timestamp("us"))
-        else:
-            arr = pa.array([value] * data.num_rows)
-        data = data.append_column(name, arr)
-    return data
+def conformed(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.RecordBatchReader:
+    """``reader``'s batches with exactly ``schema``'s columns and types."""
+    def gen():
+        for batch in reader:
+            yield conform_batch(batch, schema)
+
+    return pa.RecordBatchReader.from_batches(schema, gen())
 
 
-def rows_to_batch(rows: list, names: list[str], schema: pa.Schema | None) -> pa.RecordBatch:
-    cols = list(zip(*rows)) if rows else [[] for _ in names]
-    if schema is None:
-        arrays = []
-        for c in cols:
-            try:
-                arrays.append(pa.array(list(c)))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                arrays.append(pa.array([None if v is None else str(v) for v in c]))
-        return pa.RecordBatch.from_arrays(arrays, names=names)
-    arrays = []
-    for c, f in zip(cols, schema):
-        if pa.types.is_null(f.type):
-            arrays.append(pa.array(list(c)))
-        else:
-            arrays.append(pa.array(list(c)).cast(f.type) if c else pa.array([], f.type))
-    batch = pa.RecordBatch.from_arrays(arrays, names=names)
-    return batch if batch.schema.equals(schema) else batch.cast(schema) if \
-        not any(pa.types.is_null(f.type) for f in schema) else batch
-
-
-def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table``'s columns of ``schema``, in its order and cast to its types (texts that
-    hold dates or timestamps, integers that hold booleans: what SQLite and MySQL return)."""
-    cols = []
-    for f in schema:
-        col = table[f.name] if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        if not col.type.equals(f.type):
-            if pa.types.is_null(col.type):
-                col = pa.nulls(table.num_rows, f.type)
-            elif pa.types.is_boolean(f.type) and pa.types.is_integer(col.type):
-                col = pa.compute.not_equal(col, 0)
-            else:
-                col = col.cast(f.type)
-        cols.append(col)
-    return pa.Table.from_arrays(cols, schema=schema)
+def batches_of(data) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """A Table or RecordBatchReader (or RecordBatch) as its schema and a batch iterator."""
+    if isinstance(data, pa.RecordBatch):
+        return data.schema, iter([data])
+    if isinstance(data, pa.Table):
+        return data.schema, iter(data.to_batches())
+    if isinstance(data, pa.RecordBatchReader):
+        return data.schema, iter(data)
+    raise RunError(f"insert: expected an Arrow Table or RecordBatchReader, found "
+                   f"{type(data).__name__}")
