@@ -125,7 +125,7 @@ def test_a_lock_held_too_long_is_a_clear_error(place):
     t.start()
     holding.wait(10)
     try:
-        with pytest.raises(RunError, match="another run of this pipeline held the lock"):
+        with pytest.raises(RunError, match="another run of this pipeline holds the lock"):
             with wh.session(lock="engage:busy", lock_timeout=1):
                 errors.append("got the lock")
     finally:

@@ -74,3 +74,22 @@ def place(request, tmp_path):
     yield p
     if p.dialect in SERVER_ENV:
         _drop(p)
+
+
+def lock_worker(uri: str, schema: str | None, name: str, hold: bool, times, holding,
+                release) -> None:
+    """In a process of its own: take the lock ``engage:lock-test``, put ``(name, "in",
+    time)`` on ``times``; the holder sets ``holding`` and waits for ``release``; then
+    ``(name, "out", time)`` is put just before the session commits and lets go."""
+    import time
+
+    from engage_plugin.warehouse import open_warehouse
+
+    wh = open_warehouse(uri, schema)
+    with wh.session(lock="engage:lock-test", lock_timeout=60) as s:
+        times.put((name, "in", time.time()))
+        s.execute(f"INSERT INTO {wh.qualified('log')} (who) VALUES (?)", [name])
+        if hold:
+            holding.set()
+            release.wait(60)
+        times.put((name, "out", time.time()))
