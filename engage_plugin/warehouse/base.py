@@ -301,9 +301,8 @@ class Session:
     def read(self, table: str, columns: Sequence[str] | None = None,
              between: tuple | None = None, schema: pa.Schema | None = None) -> pa.Table:
         """The table's rows as Arrow. With ``schema`` (the types it was created from, or a
-        subset of them) the result has exactly those columns and types."""
-        if schema is not None and columns is None:
-            columns = schema.names
+        subset of them) the result has exactly those columns and types (a column the table
+        lacks reads as NULLs)."""
         sql, params = self.select_sql(table, columns, between)
         return self.read_batches(sql, params, schema=schema).read_all()
 
