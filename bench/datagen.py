@@ -167,11 +167,18 @@ def edge_cases(n_events: int = 3000, n_users: int = 30, days: int = 22, seed: in
     })
 
 
+def cached_path(n_events: int = 10_000_000, n_users: int = 1_000_000, days: int = 180,
+                ids: str = "int", order: str = "time", seed: int = 1) -> str:
+    """Where ``cached`` keeps a log."""
+    name = f"events_v{GENERATOR_VERSION}_n{n_events}_u{n_users}_d{days}_{ids}_{order}_s{seed}.parquet"
+    return os.path.join(DATA_DIR, name)
+
+
 def cached(n_events: int = 10_000_000, n_users: int = 1_000_000, days: int = 180,
            ids: str = "int", order: str = "time", seed: int = 1, log=print) -> str:
     """The Parquet path of a log, generating and writing it on first use."""
-    name = f"events_v{GENERATOR_VERSION}_n{n_events}_u{n_users}_d{days}_{ids}_{order}_s{seed}.parquet"
-    path = os.path.join(DATA_DIR, name)
+    path = cached_path(n_events, n_users, days, ids, order, seed)
+    name = os.path.basename(path)
     if not os.path.exists(path):
         os.makedirs(DATA_DIR, exist_ok=True)
         t0 = time.perf_counter()
