@@ -31,12 +31,14 @@ demo: build
 test: build
 	$(BIN)/python -m pytest -q
 
+# make bench: S/M/L logs x int/sparse/UUID ids x in memory/from Parquet, every engine in its
+# own process (hours on 2 cores); a part of it: make bench BENCH_ARGS="--sizes S,M" or
+# BENCH_ARGS="--quick" (bench/README.md lists the options)
+BENCH_ARGS ?=
 bench: build
-	$(BIN)/python -c "import chdb, polars, pandas" 2>/dev/null || \
-		$(BIN)/python -m pip install -q --no-build-isolation -e '.[bench]'
-	$(BIN)/python bench/run.py
-	$(BIN)/python bench/isolated.py
-	$(BIN)/python bench/isolated.py --ids uuid --order shuffled
+	$(BIN)/python -c "import chdb, polars, pandas, matplotlib" 2>/dev/null || \
+		$(BIN)/python -m pip install -q -e '.[bench]' --no-build-isolation
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build engage_core/*.so engage_core/_*.c demo_out .pytest_cache
