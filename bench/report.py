@@ -174,10 +174,10 @@ def targets(gs) -> list[str]:
                                  f"<= 2x) " + ("met" if q <= 2 else "**not met**"))
             e, d = g.get((task, "engage")), g.get((task, "duckdb"))
             if e and d and "peak_mb" in e and "peak_mb" in d:
-                lines.append(f"{task} peak RSS Engage {e['peak_mb']:.0f} MB vs DuckDB "
-                             f"{d['peak_mb']:.0f} MB (working {working(e):.0f} vs "
-                             f"{working(d):.0f} MB): "
-                             + ("met" if e["peak_mb"] <= d["peak_mb"] else "**not met**"))
+                lines.append(f"{task} memory, working (peak RSS): Engage {working(e):.0f} MB "
+                             f"({e['peak_mb']:.0f}) vs DuckDB {working(d):.0f} MB "
+                             f"({d['peak_mb']:.0f}): "
+                             + ("met" if working(e) <= working(d) else "**not met**"))
         out += [f"- **{size}, int ids, in memory**"] + ["  - " + x for x in lines]
     for (size, ids, order, mode), g in gs.items():
         r = g.get(("all_metrics", "engage")) or g.get(("active_users", "engage"))
@@ -198,7 +198,10 @@ def chart(path, records) -> None:
     focus = sorted(pick, key=lambda k: (k[0] != "M", -SIZE_ORDER.get(k[0], -1)))[0]
     g = gs[focus]
     sizes = sorted({k[0] for k in gs if k[1] == focus[1] and k[3] == focus[3]}, key=_sort_size)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [3, 2]})
+    scaling = len(sizes) > 1
+    fig, axes = plt.subplots(1, 3 if scaling else 2, figsize=(21 if scaling else 15, 5.5),
+                             gridspec_kw={"width_ratios": [3, 2, 2] if scaling else [3, 2]})
+    ax1, ax2 = axes[0], axes[-1]
     tasks = [t for t in E.ALL_TASKS if any(k[0] == t for k in g)]
     names = [n for n in E.ENGINES if any(k[1] == n for k in g)]
     width = 0.8 / max(1, len(names))
@@ -212,36 +215,42 @@ def chart(path, records) -> None:
     ax1.set_title(f"{focus[0]} log, {focus[1]} ids, {focus[3]} (lower is better; "
                   "others' all metrics = sum)")
     ax1.legend(fontsize=8)
-    if len(sizes) > 1:
-        task = "all_metrics" if any(k[0] == "all_metrics" for k in g) else tasks[0]
-        for name in names:
-            xs, ys = [], []
-            for s in sizes:
-                r = next((gg for k, gg in gs.items() if k[0] == s and k[1] == focus[1]
+    if scaling:
+        def points(task, name):
+            out = []
+            for sz in sizes:
+                r = next((gg for k, gg in gs.items() if k[0] == sz and k[1] == focus[1]
                           and k[3] == focus[3]), {}).get((task, name))
                 if r and counted(r):
-                    xs.append(r["events"])
-                    ys.append(r["best"])
-            if xs:
-                ax2.plot(xs, ys, marker="o", label=E.TITLES[name])
+                    out.append((r["events"], r["best"]))
+            return out
+
+        # the task measured at the most (size, engine) points; all metrics on a tie
+        task = max(tasks[::-1], key=lambda t: sum(len(points(t, n)) for n in names))
+        for name in names:
+            pts = points(task, name)
+            if pts:
+                ax2.plot([x for x, _ in pts], [y for _, y in pts], marker="o",
+                         label=E.TITLES[name])
         ax2.set_xscale("log")
         ax2.set_yscale("log")
         ax2.set_xlabel("events")
         ax2.set_ylabel("seconds")
         ax2.set_title(f"scaling: {task.replace('_', ' ')}, {focus[1]} ids, {focus[3]}")
-    else:
-        task = "all_metrics" if any(k[0] == "all_metrics" for k in g) else tasks[0]
-        kinds = [k for k in gs if k[0] == focus[0] and k[3] == focus[3]]
-        kinds.sort(key=lambda k: ("int", "sparse", "uuid").index(k[1]))
-        w = 0.8 / max(1, len(names))
-        for i, name in enumerate(names):
-            ys = [gs[k][(task, name)]["best"] if (task, name) in gs[k] and counted(gs[k][(task, name)])
-                  else 0 for k in kinds]
-            ax2.bar([j + i * w for j in range(len(kinds))], ys, w, label=E.TITLES[name])
-        ax2.set_xticks([j + w * (len(names) - 1) / 2 for j in range(len(kinds))])
-        ax2.set_xticklabels([f"{k[1]} ids ({k[2]})" for k in kinds])
-        ax2.set_ylabel("seconds")
-        ax2.set_title(f"{task.replace('_', ' ')} by id kind, {focus[0]}, {focus[3]}")
+        ax2.legend(fontsize=8)
+        ax2 = axes[1]
+    task = "all_metrics" if any(k[0] == "all_metrics" for k in g) else tasks[0]
+    kinds = [k for k in gs if k[0] == focus[0] and k[3] == focus[3]]
+    kinds.sort(key=lambda k: ("int", "sparse", "uuid").index(k[1]))
+    w = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        ys = [gs[k][(task, name)]["best"] if (task, name) in gs[k] and counted(gs[k][(task, name)])
+              else 0 for k in kinds]
+        ax2.bar([j + i * w for j in range(len(kinds))], ys, w, label=E.TITLES[name])
+    ax2.set_xticks([j + w * (len(names) - 1) / 2 for j in range(len(kinds))])
+    ax2.set_xticklabels([f"{k[1]} ids ({k[2]})" for k in kinds])
+    ax2.set_ylabel("seconds")
+    ax2.set_title(f"{task.replace('_', ' ')} by id kind, {focus[0]}, {focus[3]}")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
