@@ -271,7 +271,10 @@ def write(path, chart_path, meta, records, log) -> None:
         + (" (merged with earlier measurements)" if "--merge" in meta["command"] else "")
         + f"; {meta['cores']} cores ({meta['cpu']}); load average (1 min) during the run: min "
         f"{min(load):.2f}, mean {sum(load) / len(load):.2f}, max {max(load):.2f} "
-        f"({len(load)} samples; each measurement's load is in bench/data/results.json).", "",
+        f"({len(load)} samples)" + (
+            "; when each measurement of the table finished: min {:.2f}, mean {:.2f}, max "
+            "{:.2f}".format(min(rl), sum(rl) / len(rl), max(rl))
+            if (rl := [r["load"] for r in records if "load" in r]) else "") + ".", "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".", "",
         f"Engine: repository at commit {st['commit']}, engage_core files fingerprint "
         f"{st['fingerprint']}" + (f" (uncommitted changes in {', '.join(st['dirty'])})"
@@ -293,14 +296,17 @@ def write(path, chart_path, meta, records, log) -> None:
         "(2 threads). `peak RSS` = `VmHWM` of the process (its own peak; not `ru_maxrss`, "
         "which in a child starts at the parent's RSS at fork time) after the kernel's "
         "high-water mark was reset once the libraries were imported and (in memory) the log loaded: the "
-        "peak during the runs, including the loaded log; `working` = that peak minus the RSS "
+        "peak during the first (warm-up) run, the work done once, including the loaded log "
+        "(later runs in the same process can raise it: memory the allocators keep); `working` = that peak minus the RSS "
         "at the reset (the memory the task itself took).", "",
         "Every result is checked equal to Engage's (2 threads) before its time counts (a struck "
         "time and **DIFFERS** when not); Engage 1 thread too, and Engage's all-metrics tables "
         "for active users, weekly retention, sessions and the funnel against its single-task "
         "results. Before any timing a self-check compares every engine with a pure-Python "
         "reference on small logs: "
-        + ("all engines agree." if not meta["problems"] else "; ".join(meta["problems"])), "",
+        + ("not run by this command (`--no-self-check`; run by the first command of a "
+           "merged set)." if meta["problems"] is None else "all engines agree."
+           if not meta["problems"] else "; ".join(meta["problems"])), "",
         "**All metrics** (`all_metrics`): the demo pipeline's families ("
         + ", ".join(meta["families"]) + ") through `engage_plugin.compute.prepare` + "
         "`compute_metrics`, one call; adapted to the bench logs: " + "; ".join(meta["adaptations"])

@@ -231,7 +231,7 @@ def main(argv=None) -> int:
     meta = {"started": started.isoformat(), "command": "bench/run.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "load": load, "state": state,
         "versions": sysinfo.versions(), "cpu": sysinfo.cpu_model(), "cores": os.cpu_count(),
-        "problems": problems, "repeats": a.repeats, "budget": a.budget,
+        "problems": None if a.no_self_check else problems, "repeats": a.repeats, "budget": a.budget,
         "engage_parquet": a.engage_parquet, "families": E.pipeline_families(),
         "adaptations": list(E.ADAPTATIONS)}
     os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
