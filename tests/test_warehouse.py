@@ -107,33 +107,6 @@ def test_two_sessions_with_the_same_lock_serialize(place):
         assert sorted(s.read("log")["who"].to_pylist()) == ["first", "second"]
 
 
-@pytest.mark.parametrize("place", ["duckdb", "postgresql", "mysql"], indirect=True)
-def test_a_lock_held_too_long_is_a_clear_error(place):
-    wh = open_warehouse(place.uri, place.schema)
-    with wh.session() as s:
-        s.ensure_schema()
-    errors = []
-    holding = threading.Event()
-    release = threading.Event()
-
-    def holder():
-        with wh.session(lock="engage:busy"):
-            holding.set()
-            release.wait(10)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    holding.wait(10)
-    try:
-        with pytest.raises(RunError, match="another run of this pipeline holds the lock"):
-            with wh.session(lock="engage:busy", lock_timeout=1):
-                errors.append("got the lock")
-    finally:
-        release.set()
-        t.join()
-    assert errors == []
-
-
 def test_urls_are_checked_and_passwords_masked():
     with pytest.raises(ConfigError, match="unknown warehouse scheme oracle://"):
         open_warehouse("oracle://u@h/db")

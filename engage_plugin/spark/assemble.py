@@ -4,26 +4,10 @@
 from __future__ import annotations
 
 from engage_plugin.spark import combine as cb
+from engage_plugin.targets import PRIMARY_KEYS
 
-#: table -> primary key (engage_plugin.targets.PRIMARY_KEYS, METRICS.md section 4)
-KEYS = {
-    "active_users": ("day", "window_days", "segment"),
-    "engagement_daily": ("day", "segment"),
-    "stickiness": ("period_start", "period", "segment", "days_active"),
-    "retention": ("cohort_start", "period", "segment", "period_offset"),
-    "retention_summary": ("period", "segment", "period_offset"),
-    "retention_brackets": ("cohort_start", "period", "segment", "bracket_start", "bracket_end"),
-    "lifecycle": ("period_start", "period", "segment"),
-    "first_week": ("cohort_day", "segment"),
-    "sessions_daily": ("day", "segment"),
-    "funnel": ("period_start", "period", "segment", "funnel", "step"),
-    "conversion": ("period_start", "period", "segment", "name"),
-    "commerce": ("period_start", "period", "segment"),
-    "cohort_revenue": ("cohort_start", "period", "segment", "period_offset"),
-    "survey": ("period_start", "period", "segment", "survey"),
-    "score_tiers": ("period_start", "period", "segment", "tier"),
-    "user_scores": ("period_start", "period", "user_id"),
-}
+#: table -> primary key (METRICS.md section 4)
+KEYS = PRIMARY_KEYS
 
 #: tables whose partials the plain rule of their name combines
 SIMPLE = ("active_users", "engagement_daily", "stickiness", "lifecycle", "first_week",
