@@ -11,7 +11,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from engage_core.errors import ConfigError, RunError
+from engage_core.errors import ConfigError
 from engage_plugin.warehouse import open_warehouse
 
 from warehouse_servers import DIALECTS, place  # noqa: F401  (fixture)
