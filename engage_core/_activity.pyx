@@ -55,8 +55,10 @@ cdef extern from *:
 cdef extern from *:
     """
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    #define ENGAGE_ATOMIC_OR(p, x) __atomic_fetch_or((p), (x), __ATOMIC_RELAXED)
     """
     void ENGAGE_PREFETCH(const void* p) noexcept nogil
+    void atomic_or "ENGAGE_ATOMIC_OR"(uint64_t* p, uint64_t x) noexcept nogil
 
 
 # Per-actor bitsets are used while they take at most this many bytes (and no more than
@@ -93,20 +95,20 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
     cdef uint64_t x
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     with nogil:
-        # Each thread owns a contiguous range of actors, so no two threads touch a word.
-        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            lo = n_actors * t // nthreads
-            hi = n_actors * (t + 1) // nthreads
-            for i in range(n):
-                if i + 16 < n:  # the word of the row 16 ahead: its miss overlaps this row's
-                    a = actor[i + 16]
-                    if a >= lo and a < hi:
-                        ENGAGE_PREFETCH(&bits[a * words + ((day[i + 16] - first) >> 6)])
-                a = actor[i]
-                if a < lo or a >= hi or (use_mask and not m[i]):
-                    continue
-                d = day[i] - first
-                bits[a * words + (d >> 6)] |= (<uint64_t>1) << (d & 63)
+        # Threads take contiguous ranges of rows; a bit is set by an atomic OR, and only
+        # when it is not set yet (most rows repeat a user-day already seen: no write).
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            if i + 16 < n:  # the word of the row 16 ahead: its miss overlaps this row's
+                a = actor[i + 16]
+                if a >= 0:
+                    ENGAGE_PREFETCH(&bits[a * words + ((day[i + 16] - first) >> 6)])
+            a = actor[i]
+            if a < 0 or (use_mask and not m[i]):
+                continue
+            d = day[i] - first
+            x = (<uint64_t>1) << (d & 63)
+            if not (bits[a * words + (d >> 6)] & x):
+                atomic_or(&bits[a * words + (d >> 6)], x)
         for a in prange(n_actors, num_threads=nthreads, schedule="static"):
             k = 0
             for w in range(words):

@@ -3,7 +3,8 @@
 # Arrow buffers arrive through the buffer protocol (typed memoryviews over pyarrow.Buffer):
 # nothing here links against libarrow.
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, uint8_t,
+                          uint16_t, uint32_t, uint64_t)
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -537,33 +538,4 @@ def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):
         for i in range(n):
             b = offset + i
             out[i] = (bitmap[b >> 3] >> (b & 7)) & 1
-    return np.asarray(out)
-
-
-def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_valid,
-               int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
-               const int64_t[::1] off_after, int nthreads):
-    """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants.
-
-    The zone is given per UTC day ``lo_day + k``: its UTC offset in seconds before
-    ``trans_sec[k]`` seconds into that day, and ``off_after[k]`` from then on (a day without
-    a transition has ``trans_sec[k] = 86400``). Rows not valid get day 0.
-    """
-    cdef int64_t n = ts_us.shape[0]
-    cdef int32_t[::1] out = np.empty(n, dtype=np.int32)
-    cdef int64_t i, s, ud, sec, off
-    with nogil:
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            if not all_valid and not valid[i]:
-                out[i] = 0
-                continue
-            s = floordiv(ts_us[i], 1000000)
-            ud = floordiv(s, 86400)
-            sec = s - ud * 86400
-            ud = ud - lo_day
-            if sec < trans_sec[ud]:
-                off = off_before[ud]
-            else:
-                off = off_after[ud]
-            out[i] = <int32_t>floordiv(s + off, 86400)
     return np.asarray(out)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _ingest, arrow_io
+from engage_core import _columns, _ingest, arrow_io
+from engage_core.range_index import RangeIndex
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, day_to_date
 from engage_core.errors import SchemaError
 
@@ -348,7 +349,12 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         if not (pa.types.is_integer(nt) or pa.types.is_floating(nt) or pa.types.is_decimal(nt)):
             raise SchemaError(f"column {name!r} (numeric): found type {nt}; accepted: {NUMERIC_TYPES}")
 
-    user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _ingest.BytesIndex(1 << 16)
+    user_index = None
+    if kind == "int" and isinstance(data, pa.Table) and not pa.types.is_dictionary(
+            schema.field(user_id).type):
+        user_index = RangeIndex.build(data.column(user_id), threads)
+    if user_index is None:
+        user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _ingest.BytesIndex(1 << 16)
     event_index = _ingest.BytesIndex(64)
     seg_index = {b: _ingest.BytesIndex(64) for b in breakdowns}
     is_ns = pa.types.is_timestamp(ts_type) and ts_type.unit == "ns"
@@ -372,13 +378,17 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
             ts, tvalid = arrow_io.date_days(tcol) if is_date else arrow_io.timestamp_us(tcol)
         except OverflowError:
             raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999") from None
-        keep = users >= 0
-        skipped_user += int(n - keep.sum())
-        if tvalid is not None:
-            ts_ok = tvalid.astype(bool)
-            skipped_ts += int((keep & ~ts_ok).sum())
-            keep &= ts_ok
-        all_kept = bool(keep.all())
+        if tvalid is None and batch.column(user_id).null_count == 0 and not pa.types.is_dictionary(
+                batch.column(user_id).type):
+            keep, all_kept = None, True  # no null anywhere: every row is kept (no mask pass)
+        else:
+            keep = users >= 0
+            skipped_user += int(n - keep.sum())
+            if tvalid is not None:
+                ts_ok = tvalid.astype(bool)
+                skipped_ts += int((keep & ~ts_ok).sum())
+                keep &= ts_ok
+            all_kept = bool(keep.all())
         parts.add("user", users if all_kept else users[keep])
         kept_ts = ts if all_kept else ts[keep]
         # a stream's batches are let go as they are read: keep a copy, not a view
@@ -410,7 +420,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
     user = cat("user", np.int32)
     day = cat("day", np.int32)
-    if len(day) and (day.min() < MIN_DAY or day.max() > MAX_DAY):
+    bounds = _columns.minmax(day, None, threads) if len(day) else (None, None)
+    if len(day) and (bounds[0] < MIN_DAY or bounds[1] > MAX_DAY):
         raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999")
     events = cat("event", np.int32) if event is not None else None
     event_names = arrow_io.decode_bytes_index(event_index).to_pylist() if event is not None else []
@@ -423,6 +434,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   ts_rem=cat("rem", np.int16) if is_ns else None,
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
+    ev._bounds = bounds  # the day range every metric asks for, found in one parallel pass
     ev._compact_users(dictionary_ids=pa.types.is_dictionary(_field(schema, user_id, "user_id")))
     return ev
 
@@ -456,9 +468,9 @@ def local_days(column, calendar: Calendar | None = None, threads: int | None = N
 def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:
     if len(ts_us) == 0:
         return np.zeros(0, dtype=np.int32)
-    lo = int(np.floor_divide(ts_us.min(), 86_400_000_000))
-    hi = int(np.floor_divide(ts_us.max(), 86_400_000_000))
+    lo, hi = _columns.minmax(ts_us, None, threads)
+    lo, hi = lo // 86_400_000_000, hi // 86_400_000_000
     if lo < MIN_DAY or hi > MAX_DAY:
         raise SchemaError(f"column {column!r} (timestamp): values outside the years 1..9999")
     before, trans, after = calendar.utc_day_table(lo, hi)
-    return _ingest.local_days(ts_us, np.ones(1, np.uint8), True, lo, before, trans, after, threads)
+    return _columns.local_days(ts_us, np.ones(1, np.uint8), True, lo, before, trans, after, threads)

@@ -1,0 +1,75 @@
+"""Dense user ids for integer keys packed in a narrow range, built in parallel.
+
+When the whole id column is at hand (an in-memory table) and its keys span a range no
+larger than the log (the usual auto-increment ids), ``RangeIndex.build`` numbers the keys
+in order of first appearance, as ``_ingest.Int64Index`` does, but with the rows split
+between threads: each thread lists the keys new to its share of the rows (a bitset per
+thread), the lists are merged in row order into a table of one id per possible key, and
+every row is then encoded by one read of that table, in parallel. Ids do not depend on the
+thread count. Other columns go to ``_ingest.Int64Index`` (a hash table, one pass).
+
+First-appearance ids keep the users active at the same time close together, so the
+per-user state of the metric kernels is touched with far better locality than with ids in
+key order (measured: the active-days pass takes 0.07 s instead of 0.11 s on 10M rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engage_core import _columns, arrow_io
+
+# the range may exceed the number of rows by this much (a few ids never seen) ...
+MIN_SPAN = 1 << 22
+# ... but the table (4 bytes per possible key) stays under 1 GiB
+MAX_SPAN = 1 << 28
+
+
+class RangeIndex:
+    """Maps integer keys in ``[lo, lo + len(table))`` to 0, 1, 2, ... by first appearance."""
+
+    def __init__(self, lo: int, table: np.ndarray, fresh: list, threads: int):
+        self.lo = lo
+        self._table = table
+        self._keys = (np.concatenate(fresh) if fresh else np.zeros(0, np.int32)).astype(np.int64)
+        self._keys += lo
+        self._threads = threads
+
+    @classmethod
+    def build(cls, column: pa.ChunkedArray, threads: int) -> "RangeIndex | None":
+        """The index of every key of ``column`` (any integer type, no dictionary), or None
+        when the keys are too spread out (then a hash table serves better)."""
+        chunks = [(arrow_io.int64_keys(c), arrow_io.validity(c)) for c in column.chunks
+                  if len(c)]
+        lo = hi = None
+        for keys, valid in chunks:
+            a, b = _columns.minmax(keys, valid, threads)
+            if a is not None:
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+        if lo is None:
+            return None
+        span = hi - lo + 1  # a Python int: ids at both ends of int64 do not overflow
+        if span > max(len(column), MIN_SPAN) or span > MAX_SPAN:
+            return None
+        table = np.full(span, -1, dtype=np.int32)
+        fresh, size = [], 0
+        for keys, valid in chunks:
+            new = _columns.assign_first(_columns.new_keys(keys, valid, lo, span, threads),
+                                       table, size)
+            fresh.append(new)
+            size += len(new)
+        return cls(lo, table, fresh, threads)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def encode(self, keys: np.ndarray, valid=None) -> np.ndarray:
+        """Dense ids of ``keys`` (int64, every valid one known to the index); -1 where not
+        ``valid``."""
+        return _columns.gather_ids(keys, valid, self.lo, self._table, self._threads)
+
+    def keys(self) -> np.ndarray:
+        """The distinct keys, by dense id (int64)."""
+        return self._keys

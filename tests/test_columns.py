@@ -1,0 +1,127 @@
+"""The column kernels (engage_core/_columns.pyx) against plain references: dense ids built
+in parallel for integer keys in a narrow range (RangeIndex) number users exactly as the
+one-pass hash index does, whatever the thread count and chunking; local days of
+microsecond instants equal zoneinfo's; min / max."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engage_core as ec
+from engage_core import _columns, _ingest
+from engage_core.calendar import Calendar
+from engage_core.range_index import RangeIndex
+
+UTC = dt.timezone.utc
+
+
+def _first_appearance(values):
+    """Reference: ids 0, 1, 2, ... in order of first appearance (None: no id)."""
+    ids, out = {}, []
+    for v in values:
+        out.append(None if v is None else ids.setdefault(v, len(ids)))
+    return out, list(ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.integers(-50, 50)), min_size=1, max_size=300),
+       base=st.sampled_from([0, -(2**63), 2**63 - 200, 10**12]),
+       cuts=st.lists(st.integers(0, 300), max_size=4),
+       threads=st.integers(1, 4))
+def test_range_index_numbers_keys_by_first_appearance(values, base, cuts, threads):
+    keys = [None if v is None else min(max(base + v, -(2**63)), 2**63 - 1) for v in values]
+    bounds = sorted({0, len(keys), *(min(c, len(keys)) for c in cuts)})
+    column = pa.chunked_array([pa.array(keys[a:b], pa.int64()) for a, b in zip(bounds, bounds[1:])],
+                              type=pa.int64())
+    index = RangeIndex.build(column, threads)
+    if all(k is None for k in keys):
+        assert index is None
+        return
+    want, distinct = _first_appearance(keys)
+    got = []
+    for chunk in column.chunks:
+        valid = None if chunk.null_count == 0 else np.asarray(chunk.is_valid(), dtype=np.uint8)
+        raw = np.asarray(chunk.fill_null(0), dtype=np.int64)
+        got += index.encode(raw, valid).tolist()
+    assert got == [-1 if w is None else w for w in want]
+    assert index.keys().tolist() == distinct and len(index) == len(distinct)
+
+
+def test_range_index_declines_spread_out_keys():
+    sparse = pa.chunked_array([pa.array([0, 2**40, 5], pa.int64())])
+    assert RangeIndex.build(sparse, 2) is None
+    dense = pa.chunked_array([pa.array(np.arange(1000, dtype=np.int64)[::-1])])
+    assert RangeIndex.build(dense, 2).keys().tolist() == list(range(999, -1, -1))
+
+
+@pytest.mark.parametrize("id_type", [pa.int8(), pa.uint16(), pa.int32(), pa.uint64()])
+def test_prepare_events_gives_the_same_users_on_any_thread_count(id_type):
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, 100, 5000)
+    t = pa.table({"user_id": pa.array(ids, id_type),
+                  "ts": pa.array(rng.integers(0, 10**15, 5000), pa.timestamp("us"))})
+    t = pa.concat_tables([t.slice(0, 1234), t.slice(1234)])  # two chunks
+    runs = [ec.prepare_events(t, event=None, threads=n) for n in (1, 2, 3)]
+    want, distinct = _first_appearance(ids.tolist())
+    for ev in runs:
+        assert ev.user.tolist() == want
+        assert ev.user_ids().to_pylist() == distinct and ev.user_ids().type == id_type
+
+
+ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata",
+         "Pacific/Chatham", "America/St_Johns"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(zone=st.sampled_from(ZONES),
+       micros=st.lists(st.integers(-2_000_000_000_000_000, 4_000_000_000_000_000), min_size=1,
+                       max_size=200),
+       threads=st.integers(1, 3))
+def test_local_days_of_microsecond_instants_equal_zoneinfo(zone, micros, threads):
+    col = pa.array(micros, pa.timestamp("us"))
+    got = ec.local_days(col, Calendar(zone), threads=threads).to_pylist()
+    z = ZoneInfo(zone)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    assert got == [(epoch + dt.timedelta(microseconds=m)).astimezone(z).date() for m in micros]
+
+
+def test_local_days_at_the_edges_of_a_transition():
+    # New York, 2025-03-09 07:00 UTC: 02:00 EST becomes 03:00 EDT; 2025-11-02 06:00 UTC:
+    # 02:00 EDT becomes 01:00 EST. One microsecond either side of each, and local midnights.
+    z = ZoneInfo("America/New_York")
+    points = []
+    for instant in (dt.datetime(2025, 3, 9, 7, tzinfo=UTC), dt.datetime(2025, 11, 2, 6, tzinfo=UTC),
+                    dt.datetime(2025, 3, 9, 5, tzinfo=UTC), dt.datetime(2025, 11, 3, 5, tzinfo=UTC),
+                    dt.datetime(2025, 11, 2, 4, tzinfo=UTC)):
+        points += [instant + dt.timedelta(microseconds=d) for d in (-1, 0, 1)]
+    col = pa.array(points, pa.timestamp("us", tz="UTC"))
+    got = ec.local_days(col, Calendar("America/New_York"), threads=2).to_pylist()
+    assert got == [p.astimezone(z).date() for p in points]
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=100),
+       valid=st.lists(st.booleans(), max_size=100), threads=st.integers(1, 4))
+def test_minmax_of_valid_values(values, valid, threads):
+    v = np.asarray(values, dtype=np.int64)
+    mask = np.asarray((valid + [True] * len(values))[:len(values)], dtype=np.uint8)
+    kept = [x for x, m in zip(values, mask) if m]
+    want = (min(kept), max(kept)) if kept else (None, None)
+    assert _columns.minmax(v, mask, threads) == want
+    small = [min(max(x, -2**31), 2**31 - 1) for x in values]
+    assert _columns.minmax(np.asarray(small, dtype=np.int32), None, threads) == (
+        (min(small), max(small)) if small else (None, None))
+
+
+def test_int64_index_and_range_index_agree_on_a_large_log():
+    rng = np.random.default_rng(3)
+    keys = rng.integers(1, 300_000, 2_000_000).astype(np.int64)
+    hashed = _ingest.Int64Index(1 << 10).encode(keys)
+    for threads in (1, 2, 4):
+        index = RangeIndex.build(pa.chunked_array([pa.array(keys)]), threads)
+        assert np.array_equal(index.encode(keys), hashed)
