@@ -28,7 +28,7 @@ else:
     compile_args = ["-fopenmp", "-O0" if DEBUG else "-O3"]
     link_args = ["-fopenmp"]
 
-KERNELS = ["_ingest", "_columns", "_activity", "_cohorts", "_retention", "_sequences", "_sessions", "_funnels"]
+KERNELS = ["_ingest", "_columns", "_bytes_index", "_activity", "_cohorts", "_retention", "_sequences", "_sessions", "_funnels"]
 
 extensions = [
     Extension(

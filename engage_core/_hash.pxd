@@ -1,5 +1,8 @@
-# Shared inline helpers for the kernels (hashing, floor division).
+# Shared inline helpers for the kernels: hashing, floor division, large allocations and a
+# distinct-count estimate (to size hash tables once).
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
 
 
 cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
@@ -17,3 +20,64 @@ cdef inline int64_t floordiv(int64_t a, int64_t b) noexcept nogil:
     if (a % b != 0) and ((a < 0) != (b < 0)):
         q -= 1
     return q
+
+
+cdef extern from *:
+    int popcount64 "__builtin_popcountll"(unsigned long long) nogil
+
+
+cdef extern from "<sys/mman.h>" nogil:
+    int madvise(void* addr, size_t length, int advice)
+    int MADV_HUGEPAGE
+
+
+cdef extern from "<stdlib.h>" nogil:
+    int posix_memalign(void** memptr, size_t alignment, size_t size)
+
+
+cdef inline void* big_alloc(size_t size) noexcept nogil:
+    # Tables larger than the cache are probed at random: 2 MB pages (where the kernel
+    # allows them) save a TLB miss per probe.
+    cdef void* p = NULL
+    if size < (4 << 20):
+        return malloc(size)
+    if posix_memalign(&p, 2 << 20, size) != 0:
+        return NULL
+    madvise(p, size, MADV_HUGEPAGE)
+    return p
+
+
+cdef extern from "<math.h>" nogil:
+    double log(double x)
+
+
+cdef inline int64_t estimate_distinct(const uint64_t* values, int64_t n, bint mix,
+                                      int nthreads) noexcept nogil:
+    """About how many distinct values ``values[0:n]`` holds (hashes, or keys when ``mix``),
+    by linear counting: the share of bits left unset in a bitmap indexed by the hash. Used
+    to size a table once instead of doubling it (accurate to a few percent up to several
+    times the bitmap's 2^22 or 2^24 bits; beyond that it says "at least that many")."""
+    cdef int64_t bits = (1 << 24) if n > (1 << 23) else (1 << 22)
+    cdef int64_t words = bits // 64, i, w, zeros = 0
+    cdef uint64_t* maps = <uint64_t*>calloc(nthreads * words, sizeof(uint64_t))
+    cdef uint64_t h
+    cdef int t
+    cdef int64_t a, b
+    if maps == NULL:
+        return 0
+    for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+        a = n * t // nthreads
+        b = n * (t + 1) // nthreads
+        for i in range(a, b):
+            h = mix64(values[i]) if mix else values[i]
+            h = h >> 40  # the top 24 bits: the table uses the low ones
+            maps[t * words + ((h >> 6) & (words - 1))] |= (<uint64_t>1) << (h & 63)
+    for w in range(words):
+        h = 0
+        for t in range(nthreads):
+            h = h | maps[t * words + w]
+        zeros += 64 - popcount64(h)
+    free(maps)
+    if zeros == 0:
+        return n
+    return min(n, <int64_t>(-<double>bits * log(<double>zeros / <double>bits)) + 1)

@@ -1,78 +1,17 @@
-# Ingest kernels: dense ids for integer and byte-string keys, validity bitmaps and local days.
+# Ingest kernels: dense ids for integer keys (a hash table, or a direct table for packed keys),
+# dictionary codes and validity bitmaps. (Byte strings: _bytes_index.pyx; days: _columns.pyx.)
 #
 # Arrow buffers arrive through the buffer protocol (typed memoryviews over pyarrow.Buffer):
 # nothing here links against libarrow.
 from cython.parallel cimport prange
 from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, uint8_t,
                           uint16_t, uint32_t, uint64_t)
-from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
 
-from engage_core._hash cimport floordiv, mix64
+from engage_core._hash cimport big_alloc, estimate_distinct, mix64
 
 import numpy as np
-
-
-# Tests narrow the hash to a few bits to force collisions (_collide_hashes_for_tests).
-cdef uint64_t HASH_MASK = ~(<uint64_t>0)
-
-
-def _collide_hashes_for_tests(int bits):
-    """Keep only ``bits`` bits of every byte-string hash (64: the normal hash), so tests
-    can check that colliding values still get exact ids."""
-    global HASH_MASK
-    HASH_MASK = ~(<uint64_t>0) if bits >= 64 else ((<uint64_t>1 << bits) - 1)
-
-
-cdef inline uint64_t hash_bytes(const uint8_t* p, int64_t n) noexcept nogil:
-    # One multiply per 8 bytes (the dependency chain stays short), then a full splitmix64
-    # finalisation: well spread low bits for the table. Ids never rely on the hash alone.
-    cdef uint64_t h = <uint64_t>0x9e3779b97f4a7c15ULL ^ (<uint64_t>n * <uint64_t>0xff51afd7ed558ccdULL)
-    cdef uint64_t w
-    cdef int64_t i = 0
-    while i + 8 <= n:
-        memcpy(&w, p + i, 8)
-        h = (h ^ w) * <uint64_t>0xc2b2ae3d27d4eb4fULL
-        h ^= h >> 29
-        i += 8
-    if i < n:
-        w = 0
-        memcpy(&w, p + i, n - i)
-        h = (h ^ w) * <uint64_t>0x165667b19e3779f9ULL
-    return mix64(h) & HASH_MASK
-
-
-cdef inline bint same_bytes(const uint8_t* a, const uint8_t* b, int64_t n) noexcept nogil:
-    cdef uint64_t x, y
-    cdef int64_t i = 0
-    while i + 8 <= n:
-        memcpy(&x, a + i, 8)
-        memcpy(&y, b + i, 8)
-        if x != y:
-            return False
-        i += 8
-    return n == i or memcmp(a + i, b + i, n - i) == 0
-
-
-cdef extern from "<sys/mman.h>" nogil:
-    int madvise(void* addr, size_t length, int advice)
-    int MADV_HUGEPAGE
-
-
-cdef extern from "<stdlib.h>" nogil:
-    int posix_memalign(void** memptr, size_t alignment, size_t size)
-
-
-cdef void* big_alloc(size_t size) noexcept nogil:
-    # Tables larger than the cache are probed at random: 2 MB pages (where the kernel
-    # allows them) save a TLB miss per probe.
-    cdef void* p = NULL
-    if size < (4 << 20):
-        return malloc(size)
-    if posix_memalign(&p, 2 << 20, size) != 0:
-        return NULL
-    madvise(p, size, MADV_HUGEPAGE)
-    return p
 
 
 cdef extern from *:
@@ -138,7 +77,9 @@ cdef class Int64Index:
         return self.size
 
     cdef int _grow(self) noexcept nogil:
-        cdef int64_t new_cap = self.cap * 2
+        return self._grow_to(self.cap * 2)
+
+    cdef int _grow_to(self, int64_t new_cap) noexcept nogil:
         cdef ISlot* ns = <ISlot*>big_alloc(new_cap * sizeof(ISlot))
         cdef int64_t i, s, m = new_cap - 1
         if ns == NULL:
@@ -224,8 +165,10 @@ cdef class Int64Index:
                 s = (s + 1) & m
         return 0
 
-    def encode(self, const int64_t[::1] keys, valid=None):
-        """Dense ids for ``keys`` (int32; -1 where ``valid`` is 0)."""
+    def encode(self, const int64_t[::1] keys, valid=None, int nthreads=1):
+        """Dense ids for ``keys`` (int32; -1 where ``valid`` is 0); ``nthreads`` threads
+        estimate how large the table will get (ids do not depend on it)."""
+        cdef int64_t expected, cap
         cdef int32_t[::1] out = np.empty(keys.shape[0], dtype=np.int32)
         cdef const uint8_t[::1] v
         cdef bint all_valid = valid is None
@@ -237,7 +180,18 @@ cdef class Int64Index:
         if not self.direct_decided and keys.shape[0] > 0:
             self._decide_direct(np.asarray(keys), valid)
         with nogil:
-            rc = self._encode(keys, v, all_valid, out)
+            rc = 0
+            if self.direct == NULL and self.size == 0 and keys.shape[0] >= (1 << 16):
+                # a first large batch of spread-out keys: size the hash table once
+                expected = estimate_distinct(<const uint64_t*>&keys[0], keys.shape[0], True,
+                                             nthreads)
+                cap = self.cap
+                while cap < 2 * expected:
+                    cap <<= 1
+                if cap > self.cap:
+                    rc = self._grow_to(cap)
+            if rc == 0:
+                rc = self._encode(keys, v, all_valid, out)
         if rc != 0:
             raise MemoryError()
         return np.asarray(out)
@@ -268,236 +222,6 @@ cdef class Int64Index:
         if self.size:
             memcpy(&out[0], self.id_key, self.size * sizeof(int64_t))
         return np.asarray(out)
-
-
-ctypedef struct BSlot:
-    uint64_t hash
-    int64_t off      # where the value's bytes start in the arena
-    int32_t length
-    int32_t id       # -1: empty
-
-
-cdef class BytesIndex:
-    """Maps byte strings (Arrow string / binary values) to dense ids 0, 1, 2, ... (in order of
-    first appearance, except that a value whose 64-bit hash collides with an earlier
-    value's gets its id at the end of its batch).
-
-    Open addressing, linear probing, at most half full. A slot holds the value's full 64-bit
-    hash, its place in the arena and its id. Encoding a batch (``_encode_bytes``) touches
-    one prefetched slot per row in its only sequential pass; hashing and the byte-for-byte
-    check of every row against its id's value run in parallel, so ids are exact.
-    """
-    cdef BSlot* slots
-    cdef int64_t* id_off
-    cdef uint8_t* arena
-    cdef int64_t arena_len
-    cdef int64_t arena_cap
-    cdef int64_t cap
-    cdef int64_t id_cap
-    cdef int64_t size
-
-    def __cinit__(self, int64_t expected=1024):
-        cdef int64_t cap = 1024
-        while cap < 2 * expected:
-            cap <<= 1
-        self.cap = cap
-        self.slots = <BSlot*>big_alloc(cap * sizeof(BSlot))
-        self.id_cap = cap // 2
-        self.id_off = <int64_t*>malloc((self.id_cap + 1) * sizeof(int64_t))
-        self.arena_cap = 1 << 16
-        self.arena = <uint8_t*>malloc(self.arena_cap)
-        if self.slots == NULL or self.id_off == NULL or self.arena == NULL:
-            raise MemoryError()
-        memset(self.slots, 0xff, cap * sizeof(BSlot))
-        self.id_off[0] = 0
-        self.arena_len = 0
-        self.size = 0
-
-    def __dealloc__(self):
-        free(self.slots)
-        free(self.id_off)
-        free(self.arena)
-
-    def __len__(self):
-        return self.size
-
-    cdef int _grow(self) noexcept nogil:
-        cdef int64_t new_cap = self.cap * 2
-        cdef int64_t m = new_cap - 1
-        cdef BSlot* ns = <BSlot*>big_alloc(new_cap * sizeof(BSlot))
-        cdef int64_t* no = <int64_t*>realloc(self.id_off, (new_cap // 2 + 1) * sizeof(int64_t))
-        cdef int64_t i, s
-        if no != NULL:
-            self.id_off = no
-        if ns == NULL or no == NULL:
-            free(ns)
-            return -1
-        self.id_cap = new_cap // 2
-        memset(ns, 0xff, new_cap * sizeof(BSlot))
-        for i in range(self.cap):
-            if self.slots[i].id == -1:
-                continue
-            s = <int64_t>(self.slots[i].hash & <uint64_t>m)
-            while ns[s].id != -1:
-                s = (s + 1) & m
-            ns[s] = self.slots[i]
-        free(self.slots)
-        self.slots = ns
-        self.cap = new_cap
-        return 0
-
-    cdef int32_t _lookup(self, uint64_t h, const uint8_t* p, int64_t n) noexcept nogil:
-        cdef int64_t m = self.cap - 1
-        cdef int64_t s = <int64_t>(h & <uint64_t>m)
-        cdef BSlot* slot
-        cdef int64_t new_cap
-        cdef uint8_t* na
-        if n > 2147483647:
-            return -2
-        while True:
-            slot = &self.slots[s]
-            if slot.id == -1:
-                if 2 * (self.size + 1) > self.cap:
-                    if self._grow() != 0:
-                        return -2
-                    m = self.cap - 1
-                    s = <int64_t>(h & <uint64_t>m)
-                    continue
-                if self.arena_len + n > self.arena_cap:
-                    new_cap = self.arena_cap * 2
-                    while self.arena_len + n > new_cap:
-                        new_cap *= 2
-                    na = <uint8_t*>realloc(self.arena, new_cap)
-                    if na == NULL:
-                        return -2
-                    self.arena = na
-                    self.arena_cap = new_cap
-                if n:
-                    memcpy(self.arena + self.arena_len, p, n)
-                slot.hash = h
-                slot.off = self.arena_len
-                slot.length = <int32_t>n
-                slot.id = <int32_t>self.size
-                self.arena_len += n
-                self.id_off[self.size + 1] = self.arena_len
-                self.size += 1
-                return slot.id
-            if slot.hash == h and slot.length == n and same_bytes(self.arena + slot.off, p, n):
-                return slot.id
-            s = (s + 1) & m
-
-    cdef int32_t _by_hash(self, uint64_t h, const uint8_t* p, int64_t n,
-                          int64_t* off) noexcept nogil:
-        # The id of the first slot with hash ``h`` and length ``n`` (inserting the value when
-        # there is none), without comparing bytes: _encode_bytes checks every row's bytes
-        # afterwards at ``off``, the stored value's place in the arena.
-        cdef int64_t m = self.cap - 1
-        cdef int64_t s = <int64_t>(h & <uint64_t>m)
-        cdef BSlot* slot
-        cdef int32_t j
-        while True:
-            slot = &self.slots[s]
-            if slot.id == -1 or (slot.hash == h and slot.length != n):
-                j = self._lookup(h, p, n)
-                if j >= 0:
-                    off[0] = self.id_off[j]
-                return j
-            if slot.hash == h:
-                off[0] = slot.off
-                return slot.id
-            s = (s + 1) & m
-
-    def encode(self, offsets, data, valid=None, int nthreads=1):
-        """Dense ids of the values of an Arrow (large_)string/binary array.
-
-        ``offsets`` is the int32 or int64 offsets view (length n + 1, already shifted by
-        the array's offset), ``data`` the uint8 values buffer, ``valid`` a uint8 mask or None.
-        ``nthreads`` threads hash the values (ids do not depend on it).
-        """
-        cdef int64_t n = offsets.shape[0] - 1
-        cdef int32_t[::1] out = np.empty(max(n, 0), dtype=np.int32)
-        cdef const uint8_t[::1] v
-        cdef const uint8_t[::1] d = data if data.shape[0] else np.zeros(1, dtype=np.uint8)
-        cdef const int32_t[::1] o32
-        cdef const int64_t[::1] o64
-        cdef bint all_valid = valid is None
-        cdef int rc
-        if n <= 0:
-            return np.asarray(out)
-        v = np.ones(1, dtype=np.uint8) if all_valid else valid
-        if offsets.dtype == np.int32:
-            o32 = offsets
-            with nogil:
-                rc = _encode_bytes(self, o32, &d[0], v, all_valid, out, nthreads)
-        else:
-            o64 = offsets
-            with nogil:
-                rc = _encode_bytes(self, o64, &d[0], v, all_valid, out, nthreads)
-        if rc != 0:
-            raise MemoryError()
-        return np.asarray(out)
-
-    def values_buffers(self):
-        """(int64 offsets, uint8 data) of the distinct values, by dense id."""
-        cdef int64_t[::1] offs = np.empty(self.size + 1, dtype=np.int64)
-        cdef uint8_t[::1] data = np.empty(self.arena_len, dtype=np.uint8)
-        memcpy(&offs[0], self.id_off, (self.size + 1) * sizeof(int64_t))
-        if self.arena_len:
-            memcpy(&data[0], self.arena, self.arena_len)
-        return np.asarray(offs), np.asarray(data)
-
-
-ctypedef fused offset_t:
-    int32_t
-    int64_t
-
-
-cdef int _encode_bytes(BytesIndex ix, const offset_t[::1] offsets, const uint8_t* base,
-                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
-                       int nthreads) noexcept nogil:
-    """Four passes: hash every value (parallel); give each row the id of its hash (one
-    prefetched slot per row); check every row's bytes against its id's stored bytes
-    (parallel); look up exactly the rows whose bytes differ (a 64-bit hash collision:
-    practically never, but ids are exact)."""
-    cdef int64_t i, n = out.shape[0], bad = 0
-    cdef int32_t j
-    cdef int64_t lo, ln
-    cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
-    if hbuf == NULL:
-        return -1
-    for i in prange(n, num_threads=nthreads, schedule="static"):
-        hbuf[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
-    for i in range(n):
-        if i + AHEAD < n:
-            ENGAGE_PREFETCH(&ix.slots[hbuf[i + AHEAD] & <uint64_t>(ix.cap - 1)])
-        if not all_valid and not valid[i]:
-            out[i] = -1
-            continue
-        j = ix._by_hash(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i], &lo)
-        if j < 0:
-            free(hbuf)
-            return -1
-        out[i] = j
-        hbuf[i] = <uint64_t>lo  # the hash is not needed any more: keep the value's place
-    for i in prange(n, num_threads=nthreads, schedule="static"):
-        if i + AHEAD < n:
-            ENGAGE_PREFETCH(ix.arena + hbuf[i + AHEAD])
-        if out[i] < 0:
-            continue
-        if not same_bytes(ix.arena + hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i]):
-            out[i] = -3
-            bad += 1
-    if bad:
-        for i in range(n):
-            if out[i] == -3:
-                ln = offsets[i + 1] - offsets[i]
-                j = ix._lookup(hash_bytes(base + offsets[i], ln), base + offsets[i], ln)
-                if j < 0:
-                    free(hbuf)
-                    return -1
-                out[i] = j
-    free(hbuf)
-    return 0
 
 
 ctypedef fused index_t:

@@ -44,7 +44,7 @@ def is_stringlike(t: pa.DataType) -> bool:
             or pa.types.is_binary_view(t))
 
 
-def encode_bytes(arr: pa.Array, index: "_ingest.BytesIndex", nthreads: int = 1) -> np.ndarray:
+def encode_bytes(arr: pa.Array, index: "_bytes_index.BytesIndex", nthreads: int = 1) -> np.ndarray:
     """Dense ids of a string/binary array's values (-1 for nulls); ``nthreads`` hash."""
     t = arr.type
     if pa.types.is_string_view(t):
@@ -108,7 +108,7 @@ def date_days(arr: pa.Array):
     return days, validity(arr)
 
 
-def decode_bytes_index(index: "_ingest.BytesIndex", as_text: bool = True) -> pa.Array:
+def decode_bytes_index(index: "_bytes_index.BytesIndex", as_text: bool = True) -> pa.Array:
     """The distinct values held by a BytesIndex, by dense id, as an Arrow array."""
     offsets, data = index.values_buffers()
     arr = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _columns, _ingest, arrow_io
+from engage_core import _bytes_index, _columns, _ingest, arrow_io
 from engage_core.range_index import RangeIndex
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, day_to_date
 from engage_core.errors import SchemaError
@@ -279,7 +279,7 @@ def _encode_user(col: pa.Array, kind: str, index, threads: int = 1) -> np.ndarra
     if pa.types.is_dictionary(col.type):
         return arrow_io.encode_dictionary(col, lambda d: _encode_user(d, kind, index, threads))
     if kind == "int":
-        return index.encode(arrow_io.int64_keys(col), arrow_io.validity(col))
+        return index.encode(arrow_io.int64_keys(col), arrow_io.validity(col), threads)
     return arrow_io.encode_bytes(col, index, threads)
 
 
@@ -354,9 +354,9 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
             schema.field(user_id).type):
         user_index = RangeIndex.build(data.column(user_id), threads)
     if user_index is None:
-        user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _ingest.BytesIndex(1 << 16)
-    event_index = _ingest.BytesIndex(64)
-    seg_index = {b: _ingest.BytesIndex(64) for b in breakdowns}
+        user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _bytes_index.BytesIndex(1 << 16)
+    event_index = _bytes_index.BytesIndex(64)
+    seg_index = {b: _bytes_index.BytesIndex(64) for b in breakdowns}
     is_ns = pa.types.is_timestamp(ts_type) and ts_type.unit == "ns"
     keys = (["user", "ts", "day", "event", "row", "rem"] + [f"seg:{b}" for b in breakdowns]
             + [f"num:{c}" for c in numeric] + [f"numv:{c}" for c in numeric])

@@ -65,10 +65,10 @@ class RangeIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def encode(self, keys: np.ndarray, valid=None) -> np.ndarray:
+    def encode(self, keys: np.ndarray, valid=None, nthreads: int | None = None) -> np.ndarray:
         """Dense ids of ``keys`` (int64, every valid one known to the index); -1 where not
         ``valid``."""
-        return _columns.gather_ids(keys, valid, self.lo, self._table, self._threads)
+        return _columns.gather_ids(keys, valid, self.lo, self._table, nthreads or self._threads)
 
     def keys(self) -> np.ndarray:
         """The distinct keys, by dense id (int64)."""

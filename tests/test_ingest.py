@@ -162,19 +162,19 @@ def test_segments_seen_only_on_skipped_rows_are_not_labels():
 def test_string_ids_stay_exact_when_hashes_collide(bits, threads):
     """Byte strings are matched by hash first and then checked byte for byte: with the hash
     narrowed to a few bits (every value colliding), ids still map one-to-one to values."""
-    from engage_core import _ingest, arrow_io
+    from engage_core import _bytes_index, arrow_io
 
     rng = np.random.default_rng(bits)
     values = [f"u{i}" * (i % 5) for i in range(300)] + ["", "é", "u1u1"]
     col = pa.array([values[i] for i in rng.integers(0, len(values), 5000)]
                    + [None, "late-value"], pa.string())
-    _ingest._collide_hashes_for_tests(bits)
+    _bytes_index._collide_hashes_for_tests(bits)
     try:
-        index = _ingest.BytesIndex(16)
+        index = _bytes_index.BytesIndex(16)
         ids = np.concatenate([arrow_io.encode_bytes(col.slice(0, 2500), index, threads),
                               arrow_io.encode_bytes(col.slice(2500), index, threads)])
     finally:
-        _ingest._collide_hashes_for_tests(64)
+        _bytes_index._collide_hashes_for_tests(64)
     decoded = arrow_io.decode_bytes_index(index).to_pylist()
     assert len(decoded) == len(set(decoded)) == len(set(col.drop_null().to_pylist()))
     assert [decoded[i] if i >= 0 else None for i in ids] == col.to_pylist()

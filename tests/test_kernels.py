@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from engage_core import _activity, _cohorts, _ingest, _retention
+from engage_core import _activity, _bytes_index, _cohorts, _ingest, _retention
 
 
 def _ref_days(actor, day, mask, n_actors):
@@ -157,7 +157,7 @@ def test_bytes_index_matches_python_dict():
     words = ["a", "", "bb", "a", "ccc" * 20, "", "bb", "é"]
     data = "".join(words).encode()
     offs = np.cumsum([0] + [len(w.encode()) for w in words]).astype(np.int32)
-    idx = _ingest.BytesIndex(2)
+    idx = _bytes_index.BytesIndex(2)
     ids = idx.encode(offs, np.frombuffer(data, dtype=np.uint8))
     seen = {}
     assert ids.tolist() == [seen.setdefault(w, len(seen)) for w in words]
