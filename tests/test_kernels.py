@@ -161,3 +161,32 @@ def test_bytes_index_matches_python_dict():
     ids = idx.encode(offs, np.frombuffer(data, dtype=np.uint8))
     seen = {}
     assert ids.tolist() == [seen.setdefault(w, len(seen)) for w in words]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_bytes_index_sized_from_an_estimate_matches_python_dict(threads):
+    # a first batch of >= 65536 rows sizes the table from a distinct-count estimate; a
+    # second batch brings new values past that size (the table grows as before)
+    rng = np.random.default_rng(threads)
+    first = [f"user-{v}" for v in rng.integers(0, 40_000, 100_000)]
+    second = [f"user-{v}" for v in rng.integers(30_000, 90_000, 70_000)]
+    idx = _bytes_index.BytesIndex(1 << 16)
+    ids = []
+    for words in (first, second):
+        data = "".join(words).encode()
+        offs = np.cumsum([0] + [len(w) for w in words]).astype(np.int64)
+        ids += idx.encode(offs, np.frombuffer(data, dtype=np.uint8), None, threads).tolist()
+    seen = {}
+    assert ids == [seen.setdefault(w, len(seen)) for w in first + second]
+    offs, data = idx.values_buffers()
+    assert [bytes(data[offs[i]:offs[i + 1]]).decode() for i in range(len(idx))] == list(seen)
+
+
+def test_int64_index_sized_from_an_estimate_keeps_first_appearance_order():
+    rng = np.random.default_rng(5)
+    keys = rng.integers(-(2**63), 2**63 - 1, 30_000, dtype=np.int64)[rng.integers(0, 30_000, 200_000)]
+    idx = _ingest.Int64Index(16)
+    ids = idx.encode(keys, None, 2)
+    seen = {}
+    assert ids.tolist() == [seen.setdefault(k, len(seen)) for k in keys.tolist()]
+    assert idx.keys().tolist() == list(seen)
