@@ -9,6 +9,8 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport qsort
 
+from engage_core._hash cimport touch_pages
+
 import numpy as np
 
 
@@ -95,6 +97,7 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
     cdef uint64_t x
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     with nogil:
+        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
         # Threads take contiguous ranges of rows; a bit is set by an atomic OR, and only
         # when it is not set yet (most rows repeat a user-day already seen: no write).
         for i in prange(n, num_threads=nthreads, schedule="static"):
@@ -118,6 +121,8 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
             offsets[a + 1] += offsets[a]
     out = np.empty(offsets[n_actors], dtype=np.int32)
     with nogil:
+        if offsets[n_actors]:
+            touch_pages(&out[0], offsets[n_actors] * sizeof(int32_t))
         for a in prange(n_actors, num_threads=nthreads, schedule="static"):
             k = offsets[a]
             for w in range(words):

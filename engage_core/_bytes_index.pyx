@@ -12,7 +12,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
-from engage_core._hash cimport big_alloc, estimate_distinct, mix64
+from engage_core._hash cimport big_alloc, estimate_distinct, mix64, touch_pages
 
 import numpy as np
 
@@ -291,6 +291,8 @@ cdef int _encode_bytes(BytesIndex ix, const offset_t[::1] offsets, const uint8_t
     cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
     if hbuf == NULL:
         return -1
+    touch_pages(hbuf, n * sizeof(uint64_t))
+    touch_pages(&out[0], n * sizeof(int32_t))
     for i in prange(n, num_threads=nthreads, schedule="static"):
         hbuf[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
     if ix.size == 0 and n >= (1 << 16):

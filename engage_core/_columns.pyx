@@ -6,6 +6,8 @@
 from cython.parallel cimport prange
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
 
+from engage_core._hash cimport touch_pages
+
 import numpy as np
 
 
@@ -24,19 +26,20 @@ DEF AHEAD = 16
 
 def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_valid,
                int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
-               const int64_t[::1] off_after, int nthreads):
+               const int64_t[::1] off_after, int nthreads, out_array=None):
     """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants.
 
     The zone is given per UTC day ``lo_day + k``: its UTC offset in seconds before
     ``trans_sec[k]`` seconds into that day, and ``off_after[k]`` from then on (a day without
-    a transition has ``trans_sec[k] = 86400``). Rows not valid get day 0. Every instant
-    must fall on one of those UTC days.
+    a transition has ``trans_sec[k] = 86400``). Rows not valid get day 0. Returns the days
+    (written to ``out_array`` when given) and how many valid instants fall outside the
+    table's UTC days (their day is not computed: the caller widens the table and redoes).
 
     One division per row (by a constant: a multiply): the UTC day and the time into it;
     an offset under a day moves the local day by at most one either way.
     """
-    cdef int64_t n = ts_us.shape[0], k, n_tab = trans_sec.shape[0]
-    cdef int32_t[::1] out = np.empty(n, dtype=np.int32)
+    cdef int64_t n = ts_us.shape[0], k, n_tab = trans_sec.shape[0], outside = 0
+    cdef int32_t[::1] out = np.empty(n, dtype=np.int32) if out_array is None else out_array
     cdef int64_t[::1] trans_us = np.empty(max(n_tab, 1), dtype=np.int64)
     cdef int64_t[::1] before_us = np.empty(max(n_tab, 1), dtype=np.int64)
     cdef int64_t[::1] after_us = np.empty(max(n_tab, 1), dtype=np.int64)
@@ -46,6 +49,8 @@ def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_vali
         before_us[k] = off_before[k] * 1000000
         after_us[k] = off_after[k] * 1000000
     with nogil:
+        if n:
+            touch_pages(&out[0], n * sizeof(int32_t))
         for i in prange(n, num_threads=nthreads, schedule="static"):
             if not all_valid and not valid[i]:
                 out[i] = 0
@@ -57,9 +62,13 @@ def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_vali
                 ud = ud - 1
                 rem = rem + US_PER_DAY
             k = ud - lo_day
+            if k < 0 or k >= n_tab:
+                out[i] = 0
+                outside += 1
+                continue
             x = rem + (before_us[k] if rem < trans_us[k] else after_us[k])
             out[i] = <int32_t>(ud + (x >= US_PER_DAY) - (x < 0))
-    return np.asarray(out)
+    return np.asarray(out), outside
 
 
 ctypedef fused minmax_t:
@@ -98,17 +107,18 @@ def minmax(const minmax_t[::1] values, valid=None, int nthreads=1):
     return int(min(lo)), int(max(hi))
 
 
-def new_keys(const int64_t[::1] keys, valid, int64_t lo, int64_t span, int nthreads=1):
+def new_keys(const int64_t[::1] keys, valid, int64_t lo, uint64_t[:, ::1] seen,
+             int nthreads=1):
     """Each thread takes a contiguous range of rows and lists the keys (as ``key - lo``,
-    all in ``[0, span)``) of its range in order of their first appearance there (a bitset
-    of ``span`` bits per thread says what it has seen); the lists are returned one after
-    the other, in thread order. Every key's first row in the whole array is in the list
-    before any later appearance of it: ``assign_first`` numbers keys in first-row order."""
+    all in ``[0, span)``) of its range that its bitset ``seen[t]`` (``span`` bits) does not
+    hold yet, in order of first appearance, adding them to it; the lists are returned one
+    after the other, in thread order. Called on successive chunks with the same ``seen``,
+    every key's first row is listed before any later listing of it: ``assign_first`` then
+    numbers keys in first-row order."""
     cdef int64_t n = keys.shape[0], i, a, b, cnt, r, cap
     cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
     cdef bint all_valid = valid is None
-    cdef int64_t words = (span + 63) // 64
-    cdef uint64_t[:, ::1] seen = np.zeros((nthreads, words), dtype=np.uint64)
+    cdef int64_t span = seen.shape[1] * 64
     cdef int64_t[::1] count = np.zeros(nthreads, dtype=np.int64)
     cdef int32_t[::1] out
     cdef int t
@@ -152,13 +162,16 @@ def assign_first(const int32_t[::1] rels, int32_t[::1] table, int64_t next_id):
 
 
 def gather_ids(const int64_t[::1] keys, valid, int64_t lo, const int32_t[::1] table,
-             int nthreads=1):
-    """``table[key - lo]`` for every valid key, -1 for the others (int32)."""
+             int nthreads=1, out_array=None):
+    """``table[key - lo]`` for every valid key, -1 for the others (int32; written to
+    ``out_array`` when given)."""
     cdef int64_t n = keys.shape[0], i
-    cdef int32_t[::1] out = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] out = np.empty(n, dtype=np.int32) if out_array is None else out_array
     cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
     cdef bint all_valid = valid is None
     with nogil:
+        if n:
+            touch_pages(&out[0], n * sizeof(int32_t))
         for i in prange(n, num_threads=nthreads, schedule="static"):
             if i + AHEAD < n:
                 ENGAGE_PREFETCH(&table[keys[i + AHEAD] - lo])
@@ -167,3 +180,13 @@ def gather_ids(const int64_t[::1] keys, valid, int64_t lo, const int32_t[::1] ta
             else:
                 out[i] = -1
     return np.asarray(out)
+
+
+def touched(array):
+    """``array`` (contiguous) with its pages faulted in by this thread: parallel kernels
+    then write it without faulting from several threads at once (see _hash.touch_pages)."""
+    cdef uint8_t[::1] raw = array.reshape(-1).view(np.uint8)
+    if raw.shape[0]:
+        with nogil:
+            touch_pages(&raw[0], raw.shape[0])
+    return array

@@ -5,7 +5,7 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
-from engage_core._hash cimport floordiv
+from engage_core._hash cimport floordiv, touch_pages
 
 import numpy as np
 
@@ -125,6 +125,7 @@ def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
     cdef int64_t u, j, k
     cdef int32_t c
     with nogil:
+        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
         for u in prange(n_users, num_threads=nthreads, schedule="static"):
             c = cohort[u]
             if c < 0:

@@ -209,8 +209,22 @@ class _Parts(dict):
             self[key] = [np.empty(self.total, dtype=dtype)]
             self.filled[key] = 0
         pos = self.filled[key]
-        self[key][0][pos:pos + len(values)] = values
+        target = self[key][0][pos:pos + len(values)]
+        if not np.shares_memory(target, values):  # written in place through ``slot``: no copy
+            target[:] = values
         self.filled[key] = pos + len(values)
+
+    def slot(self, key: str, n: int) -> np.ndarray | None:
+        """The next ``n`` entries of ``key``'s preallocated array, for a kernel to write its
+        batch in place (then ``add`` it), or None when the key is collected batch by batch."""
+        dtype = self.dtypes.get(key)
+        if self.total is None or dtype is None:
+            return None
+        if key not in self.filled:
+            self[key] = [_columns.touched(np.empty(self.total, dtype=dtype))]
+            self.filled[key] = 0
+        pos = self.filled[key]
+        return self[key][0][pos:pos + n]
 
     def result(self, key: str, dtype) -> np.ndarray:
         if key in self.filled:
@@ -367,20 +381,28 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     parts = _Parts(keys, data.num_rows if isinstance(data, pa.Table) and data.num_columns and
                    len(data[user_id].chunks) > 1 else None, dtypes)
     rows_read = skipped_user = skipped_ts = 0
+    day_of = _DayMapper(calendar, threads, timestamp)
     for batch in batches:
         n = batch.num_rows
         rows_read += n
         if n == 0:
             continue
-        users = _encode_user(batch.column(user_id), kind, user_index, threads)
-        tcol = batch.column(timestamp)
+        ucol, tcol = batch.column(user_id), batch.column(timestamp)
+        # no null anywhere: every row is kept, and the kernels write straight into the
+        # preallocated result arrays (no mask pass, no copy)
+        no_nulls = (tcol.null_count == 0 and ucol.null_count == 0
+                    and not pa.types.is_dictionary(ucol.type))
+        if no_nulls and kind == "int" and isinstance(user_index, RangeIndex):
+            users = user_index.encode(arrow_io.int64_keys(ucol), None, threads,
+                                      parts.slot("user", n))
+        else:
+            users = _encode_user(ucol, kind, user_index, threads)
         try:
             ts, tvalid = arrow_io.date_days(tcol) if is_date else arrow_io.timestamp_us(tcol)
         except OverflowError:
             raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999") from None
-        if tvalid is None and batch.column(user_id).null_count == 0 and not pa.types.is_dictionary(
-                batch.column(user_id).type):
-            keep, all_kept = None, True  # no null anywhere: every row is kept (no mask pass)
+        if no_nulls:
+            keep, all_kept = None, True
         else:
             keep = users >= 0
             skipped_user += int(n - keep.sum())
@@ -394,7 +416,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         # a stream's batches are let go as they are read: keep a copy, not a view
         parts.add("ts", kept_ts.copy() if streaming and kept_ts.base is not None else kept_ts)
         parts.add("day", kept_ts.astype(np.int32) if is_date else
-                            _local_days(kept_ts, calendar, threads, timestamp))
+                  day_of(kept_ts, parts.slot("day", len(kept_ts))))
         if is_ns:  # nanoseconds below the microsecond, to order ties exactly
             rem = (arrow_io.fixed_values(tcol, np.int64) % 1000).astype(np.int16)
             parts.add("rem", rem if all_kept else rem[keep])
@@ -457,20 +479,44 @@ def local_days(column, calendar: Calendar | None = None, threads: int | None = N
     if pa.types.is_timestamp(col.type):
         ts, valid = arrow_io.timestamp_us(col)
         ts = np.where(valid.astype(bool), ts, 0) if valid is not None else ts
-        days = _local_days(np.ascontiguousarray(ts, dtype=np.int64), calendar,
-                           threads or default_threads(), name)
+        days = _DayMapper(calendar, threads or default_threads(), name)(
+            np.ascontiguousarray(ts, dtype=np.int64))
     else:
         days, valid = arrow_io.date_days(col)
     mask = None if valid is None else ~np.asarray(valid, dtype=bool)
     return pa.array(np.asarray(days, dtype=np.int32), pa.int32(), mask=mask).cast(pa.date32())
 
 
-def _local_days(ts_us: np.ndarray, calendar: Calendar, threads: int, column: str) -> np.ndarray:
-    if len(ts_us) == 0:
-        return np.zeros(0, dtype=np.int32)
-    lo, hi = _columns.minmax(ts_us, None, threads)
-    lo, hi = lo // 86_400_000_000, hi // 86_400_000_000
-    if lo < MIN_DAY or hi > MAX_DAY:
-        raise SchemaError(f"column {column!r} (timestamp): values outside the years 1..9999")
-    before, trans, after = calendar.utc_day_table(lo, hi)
-    return _columns.local_days(ts_us, np.ones(1, np.uint8), True, lo, before, trans, after, threads)
+class _DayMapper:
+    """Local days of UTC microsecond instants, batch after batch: the zone's table of UTC
+    days is computed for a range around the first batch (SLACK days either side) and only
+    recomputed, wider, when a batch has an instant outside it."""
+
+    SLACK = 400
+
+    def __init__(self, calendar: Calendar, threads: int, column: str):
+        self.calendar, self.threads, self.column = calendar, threads, column
+        self.lo = self.hi = self.table = None
+
+    def __call__(self, ts_us: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if len(ts_us) == 0:
+            return np.zeros(0, dtype=np.int32)
+        if self.table is not None:
+            days, outside = _columns.local_days(ts_us, _ONE, True, self.lo, *self.table,
+                                                self.threads, out)
+            if outside == 0:
+                return days
+        lo, hi = _columns.minmax(ts_us, None, self.threads)
+        lo, hi = lo // 86_400_000_000, hi // 86_400_000_000
+        if lo < MIN_DAY or hi > MAX_DAY:
+            raise SchemaError(f"column {self.column!r} (timestamp): values outside the years 1..9999")
+        if self.table is not None:
+            lo, hi = min(lo, self.lo), max(hi, self.hi)
+        self.lo, self.hi = max(lo - self.SLACK, MIN_DAY), min(hi + self.SLACK, MAX_DAY)
+        self.table = self.calendar.utc_day_table(self.lo, self.hi)
+        days, outside = _columns.local_days(ts_us, _ONE, True, self.lo, *self.table,
+                                            self.threads, out)
+        return days
+
+
+_ONE = np.ones(1, np.uint8)

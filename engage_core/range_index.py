@@ -54,10 +54,11 @@ class RangeIndex:
         if span > max(len(column), MIN_SPAN) or span > MAX_SPAN:
             return None
         table = np.full(span, -1, dtype=np.int32)
+        seen = np.zeros((threads, (span + 63) // 64), dtype=np.uint64)  # kept across chunks
         fresh, size = [], 0
         for keys, valid in chunks:
-            new = _columns.assign_first(_columns.new_keys(keys, valid, lo, span, threads),
-                                       table, size)
+            new = _columns.assign_first(_columns.new_keys(keys, valid, lo, seen, threads),
+                                        table, size)
             fresh.append(new)
             size += len(new)
         return cls(lo, table, fresh, threads)
@@ -65,10 +66,12 @@ class RangeIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def encode(self, keys: np.ndarray, valid=None, nthreads: int | None = None) -> np.ndarray:
+    def encode(self, keys: np.ndarray, valid=None, nthreads: int | None = None,
+               out: np.ndarray | None = None) -> np.ndarray:
         """Dense ids of ``keys`` (int64, every valid one known to the index); -1 where not
-        ``valid``."""
-        return _columns.gather_ids(keys, valid, self.lo, self._table, nthreads or self._threads)
+        ``valid``. Written to ``out`` (int32) when given."""
+        return _columns.gather_ids(keys, valid, self.lo, self._table, nthreads or self._threads,
+                                   out)
 
     def keys(self) -> np.ndarray:
         """The distinct keys, by dense id (int64)."""
