@@ -173,12 +173,16 @@ class Events:
             raise SchemaError(
                 f"{role}: filtering by event name needs an event column, but the log has none"
             )
-        lut = np.zeros(len(self.event_names) + 1, dtype=np.uint8)
-        wanted = set(names)
-        for code, name in enumerate(self.event_names):
-            if name in wanted:
-                lut[code + 1] = 1
-        return lut[self.event + 1]
+        wanted = frozenset(names)
+        cache = self.__dict__.setdefault("_mask_cache", {})  # metrics of a run share filters
+        if wanted not in cache:
+            lut = np.zeros(len(self.event_names) + 1, dtype=np.uint8)
+            for code, name in enumerate(self.event_names):
+                if name in wanted:
+                    lut[code + 1] = 1
+            cache[wanted] = lut[self.event + 1]
+            cache[wanted].flags.writeable = False
+        return cache[wanted]
 
     def segment(self, breakdown):
         if breakdown is None:

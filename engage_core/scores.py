@@ -69,8 +69,7 @@ def _scored_runs(ev, weights, default_weight, tiers, events, period, breakdown, 
     pm = c.periods(ev, period, first if n_days else 0, max(n_days, 1))
     passes = []
     if n_days:
-        mask = ev.event_mask(events)
-        mask = np.ones(ev.num_rows, dtype=np.uint8) if mask is None else mask
+        mask = ev.event_mask(events)  # None: every row
         prow = c.period_of_rows(ev, pm, first)
         for actor, n_actors, group in c.actor_passes(ev, breakdown):
             r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=value)

@@ -24,19 +24,26 @@ SCALES = {"nps": (0, 10), "csat": (1, 5)}
 def _responses(ev: Events, surveys, score: str, rejected):
     """Per configured survey: (kind, uint8 mask of accepted responses); reports the rest."""
     values, valid = c.numeric_column(ev, score, "score")
-    finite = np.isfinite(values)
     out, reasons = [], []
+
+    def over_rows(picked):  # a mask over all rows from positions
+        mask = np.zeros(ev.num_rows, dtype=bool)
+        mask[picked] = True
+        return mask
+
     for kind, event in surveys:
         lo, hi = SCALES[kind]
-        rows = ev.event_mask([event], f"{kind}_event").astype(bool)
-        present = rows & (valid != 0)
+        # only the survey's rows are checked (a few of the log, usually)
+        idx = np.flatnonzero(ev.event_mask([event], f"{kind}_event"))
+        v, present = values[idx], valid[idx] != 0
+        finite = np.isfinite(v)
         with np.errstate(invalid="ignore"):
-            in_range = finite & (values >= lo) & (values <= hi)
-        whole = in_range & (np.floor(np.where(finite, values, 0.0)) == values)
-        reasons += [("score_null", rows & (valid == 0)),
-                    ("score_out_of_range", present & ~in_range),
-                    ("score_not_whole", present & in_range & ~whole)]
-        out.append((kind, (present & whole).astype(np.uint8)))
+            in_range = finite & (v >= lo) & (v <= hi)
+        whole = in_range & (np.floor(np.where(finite, v, 0.0)) == v)
+        reasons += [("score_null", over_rows(idx[~present])),
+                    ("score_out_of_range", over_rows(idx[present & ~in_range])),
+                    ("score_not_whole", over_rows(idx[present & in_range & ~whole]))]
+        out.append((kind, over_rows(idx[present & whole]).view(np.uint8)))
     c.report_rejected(rejected, "survey", ev, reasons)
     return out, values
 
