@@ -180,14 +180,16 @@ def actor_passes(ev: Events, breakdown):
         yield actor, n_actors, (actor_seg + 1).astype(np.int32)
 
 
-def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None):
+def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
+                copies: bool = False):
     """CSR ``(offsets, rows)`` of each key's rows (``mask`` != 0) sorted by local day (when
-    ``first`` is given) and time; ties keep input order."""
+    ``first`` is given) and time; ties keep input order. With ``copies``, also the rows'
+    day offsets and times in that order: ``(offsets, rows, dayoff, ts)``."""
     from engage_core import _sequences
 
     major = None if first is None else day_offsets(ev, first)
     return _sequences.sort_rows(np.ascontiguousarray(key, dtype=np.int64), major, ev.ts, mask,
-                                int(n_keys), nthreads)
+                                int(n_keys), nthreads, copies)
 
 
 def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
@@ -218,9 +220,8 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
     if actor is ev.user:
         base = ev.__dict__.setdefault("_user_order", {}).get(first)
         if base is None and mask is None:
-            offsets, rows = sorted_rows(ev, actor, n_actors, None, nthreads, first)
-            base = ev._user_order[first] = (offsets, rows, _gather(day_offsets(ev, first), rows),
-                                            _gather(ev.ts, rows))
+            base = ev._user_order[first] = sorted_rows(ev, actor, n_actors, None, nthreads,
+                                                       first, copies=True)
         # a selection of a few rows sorts faster on its own than the order filters
         if base is not None and (mask is None or 4 * np.count_nonzero(mask) > len(base[1])):
             offsets, rows, dayoff, ts = base
@@ -232,9 +233,10 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
             period = (np.ascontiguousarray(known[1][dayoff], dtype=np.int32)
                       if known is not None and known[0] is prow else _gather(prow, rows))
             return offsets, dayoff, ts, period, _gather(value, rows), _gather(flags, rows)
-    offsets, rows = sorted_rows(ev, actor, n_actors, mask, nthreads, first)
-    return (offsets, _gather(day_offsets(ev, first), rows), _gather(ev.ts, rows),
-            _gather(prow, rows), _gather(value, rows), _gather(flags, rows))
+    offsets, rows, dayoff, ts = sorted_rows(ev, actor, n_actors, mask, nthreads, first,
+                                            copies=True)
+    return (offsets, dayoff, ts, _gather(prow, rows), _gather(value, rows),
+            _gather(flags, rows))
 
 
 def _gather(values, rows):

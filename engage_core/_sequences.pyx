@@ -9,6 +9,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc, qsort
 
+from engage_core._hash cimport touch_pages
+
 import numpy as np
 
 
@@ -78,48 +80,116 @@ cdef int sort_bucket(int64_t* rows, int64_t n, const int32_t* major, const int64
     return 0
 
 
-def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_t n_keys,
-              int nthreads):
-    """The rows of each key sorted by ``(major, ts, row)``, as CSR ``(offsets[n_keys + 1],
-    rows)``. Rows with ``key < 0`` or ``mask == 0`` are left out; ``major`` may be None.
+cdef int sort_sorted_copies(int64_t* rows, int32_t* smaj, int64_t* sts, int64_t n) noexcept nogil:
+    """Sort one key's rows and their sorted copies of major and ts together by (major, ts,
+    row), unless already in order; returns 1 if out of memory, else 0."""
+    cdef int64_t i
+    cdef bint ordered = True
+    cdef RowKey* tmp
+    for i in range(1, n):
+        if (smaj[i] < smaj[i - 1] or (smaj[i] == smaj[i - 1] and (
+                sts[i] < sts[i - 1] or (sts[i] == sts[i - 1] and rows[i] < rows[i - 1])))):
+            ordered = False
+            break
+    if ordered:
+        return 0
+    tmp = <RowKey*>malloc(n * sizeof(RowKey))
+    if tmp == NULL:
+        return 1
+    for i in range(n):
+        tmp[i].major = smaj[i]
+        tmp[i].ts = sts[i]
+        tmp[i].row = rows[i]
+    qsort(tmp, n, sizeof(RowKey), cmp_rowkey)
+    for i in range(n):
+        smaj[i] = tmp[i].major
+        sts[i] = tmp[i].ts
+        rows[i] = tmp[i].row
+    free(tmp)
+    return 0
 
-    A stable counting sort by key (O(n + n_keys)), then each key's rows are sorted unless
-    already in order (the usual case for logs written in time order).
+
+def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_t n_keys,
+              int nthreads, bint copies=False):
+    """The rows of each key sorted by ``(major, ts, row)``, as CSR ``(offsets[n_keys + 1],
+    rows)``, and with ``copies`` the sorted copies of ``major`` (zeros when None) and ``ts``
+    too: ``(offsets, rows, major_sorted, ts_sorted)``. Rows with ``key < 0`` or
+    ``mask == 0`` are left out.
+
+    A stable counting sort by key (O(n + n_keys)) that, with ``copies``, writes each row's
+    major and ts next to its place (random writes, cheaper than the random reads of
+    gathering them afterwards); then each key's rows are sorted unless already in order
+    (the usual case for logs written in time order). With several threads, each counts and
+    places the rows of its own range (per-thread counts of every key, while they take no
+    more memory than the rows): the order is the same for any thread count.
     """
     cdef int64_t n = key.shape[0]
+    cdef int T = nthreads if nthreads > 1 and nthreads * n_keys <= max(n, 1 << 16) else 1
+    cdef int64_t[:, ::1] pos = np.zeros((T, n_keys + 1), dtype=np.int64)
     cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
-    cdef int64_t[::1] fill
     cdef int64_t[::1] rows
+    cdef int32_t[::1] smaj
+    cdef int64_t[::1] sts
     cdef const uint8_t[::1] m
     cdef const int32_t[::1] mj
     cdef bint use_mask = mask is not None
-    cdef int64_t i, k
+    cdef int64_t i, k, a, b, acc, c, p
     cdef int64_t fail = 0
+    cdef int t
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     mj = major if major is not None else np.zeros(max(n, 1), dtype=np.int32)
     with nogil:
-        for i in range(n):
-            k = key[i]
-            if k >= 0 and (not use_mask or m[i]):
-                offsets[k + 1] += 1
+        for t in prange(T, num_threads=T, schedule="static"):
+            a = n * t // T
+            b = n * (t + 1) // T
+            for i in range(a, b):
+                k = key[i]
+                if k >= 0 and (not use_mask or m[i]):
+                    pos[t, k] += 1
+        # each thread's first place for each key: the key's start plus the earlier threads'
+        acc = 0
         for k in range(n_keys):
-            offsets[k + 1] += offsets[k]
+            offsets[k] = acc
+            for t in range(T):
+                c = pos[t, k]
+                pos[t, k] = acc
+                acc = acc + c
+        offsets[n_keys] = acc
     rows = np.empty(offsets[n_keys], dtype=np.int64)
-    fill = np.array(offsets[:n_keys], dtype=np.int64)
+    smaj = np.empty(offsets[n_keys] if copies else 1, dtype=np.int32)
+    sts = np.empty(offsets[n_keys] if copies else 1, dtype=np.int64)
     if offsets[n_keys] == 0:
-        return np.asarray(offsets), np.asarray(rows)
+        out = (np.asarray(offsets), np.asarray(rows))
+        return out + (np.asarray(smaj)[:0], np.asarray(sts)[:0]) if copies else out
     with nogil:
-        for i in range(n):
-            k = key[i]
-            if k >= 0 and (not use_mask or m[i]):
-                rows[fill[k]] = i
-                fill[k] += 1
+        touch_pages(&rows[0], rows.shape[0] * sizeof(int64_t))
+        if copies:
+            touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t))
+            touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t))
+        for t in prange(T, num_threads=T, schedule="static"):
+            a = n * t // T
+            b = n * (t + 1) // T
+            for i in range(a, b):
+                k = key[i]
+                if k >= 0 and (not use_mask or m[i]):
+                    p = pos[t, k]
+                    rows[p] = i
+                    if copies:
+                        smaj[p] = mj[i]
+                        sts[p] = ts[i]
+                    pos[t, k] = p + 1
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
             if offsets[k + 1] - offsets[k] > 1:
-                fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
-                                    &mj[0], &ts[0])
+                if copies:
+                    fail += sort_sorted_copies(&rows[0] + offsets[k], &smaj[0] + offsets[k],
+                                               &sts[0] + offsets[k], offsets[k + 1] - offsets[k])
+                else:
+                    fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
+                                        &mj[0], &ts[0])
     if fail:
         raise MemoryError()
+    if copies:
+        return np.asarray(offsets), np.asarray(rows), np.asarray(smaj), np.asarray(sts)
     return np.asarray(offsets), np.asarray(rows)
 
 

@@ -190,3 +190,27 @@ def test_int64_index_sized_from_an_estimate_keeps_first_appearance_order():
     seen = {}
     assert ids.tolist() == [seen.setdefault(k, len(seen)) for k in keys.tolist()]
     assert idx.keys().tolist() == list(seen)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
+    # rows of each key by (major, ts, row), left out where key < 0 or mask == 0; with
+    # ``copies``, the sorted major and ts come along; ties on (major, ts) are frequent
+    from engage_core import _sequences
+
+    rng = np.random.default_rng(seed)
+    n, n_keys = 20_000, 300
+    key = rng.integers(-1, n_keys, n).astype(np.int64)
+    major = rng.integers(0, 4, n).astype(np.int32)
+    ts = rng.integers(0, 50, n).astype(np.int64)
+    mask = (rng.random(n) < 0.8).astype(np.uint8)
+    want_rows = sorted((i for i in range(n) if key[i] >= 0 and mask[i]),
+                       key=lambda i: (key[i], major[i], ts[i], i))
+    counts = np.bincount(key[want_rows], minlength=n_keys)
+    want_off = np.concatenate([[0], np.cumsum(counts)])
+    for threads in (1, 2, 3):
+        off, rows, smaj, sts = _sequences.sort_rows(key, major, ts, mask, n_keys, threads, True)
+        assert off.tolist() == want_off.tolist() and rows.tolist() == want_rows
+        assert np.array_equal(smaj, major[rows]) and np.array_equal(sts, ts[rows])
+        off2, rows2 = _sequences.sort_rows(key, major, ts, mask, n_keys, threads)
+        assert np.array_equal(off2, off) and np.array_equal(rows2, rows)
