@@ -259,7 +259,8 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
         # runs lie back to back in the sorted rows; re-add each run's values in a canonical
         # order (rows at the same instant would otherwise be added in input order)
         rows = np.asarray(out["rows"], dtype=np.int64)
-        out["sum"] = tally(np.repeat(np.arange(len(rows)), rows), len(rows), value)
+        out["sum"] = _sequences.segment_sums(np.concatenate([[0], np.cumsum(rows)]), value,
+                                             nthreads)
     return out
 
 
@@ -277,8 +278,13 @@ def tally(index, size: int, weights=None) -> np.ndarray:
         return np.bincount(index, minlength=size).astype(np.int64)
     w = np.asarray(weights, dtype=np.float64)
     if len(w) and not np.array_equal(w, np.rint(w)):
-        order = np.lexsort((w, index))
-        index, w = index[order], w[order]
+        from engage_core import _sequences
+
+        # grouped by index (a counting sort), each group added in ascending order: the
+        # same bits as a lexsort by (index, weight) and a bincount, in linear time
+        offsets, grouped = _sequences.group_values(np.ascontiguousarray(index), int(size),
+                                                   np.ascontiguousarray(w))
+        return _sequences.segment_sums(offsets, grouped, 1)
     return np.bincount(index, weights=w, minlength=size)
 
 

@@ -139,6 +139,7 @@ def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     mj = major if major is not None else np.zeros(max(n, 1), dtype=np.int32)
     with nogil:
+        touch_pages(&pos[0, 0], T * (n_keys + 1) * sizeof(int64_t))
         for t in prange(T, num_threads=T, schedule="static"):
             a = n * t // T
             b = n * (t + 1) // T
@@ -289,3 +290,83 @@ def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_k
             else:
                 out[k] = (<double>buf[lo + cnt // 2 - 1] + <double>buf[lo + cnt // 2]) / 2.0
     return np.asarray(out)
+
+
+cdef int cmp_double_nan_last(const void* a, const void* b) noexcept nogil:
+    cdef double x = (<const double*>a)[0]
+    cdef double y = (<const double*>b)[0]
+    if x != x:
+        return 0 if y != y else 1
+    if y != y:
+        return -1
+    return (x > y) - (x < y)
+
+
+def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthreads):
+    """The sum of each segment ``values[offsets[s]:offsets[s + 1]]``, its terms added in
+    ascending order (NaN last), left to right: a sum that depends only on the segment's
+    multiset of values, not on their order (what ``_common.tally`` promises)."""
+    cdef int64_t n_seg = offsets.shape[0] - 1, s, j, k, lo, hi
+    cdef double[::1] out = np.zeros(max(n_seg, 0), dtype=np.float64)
+    cdef double acc, x
+    cdef double* tmp
+    cdef bint ordered
+    cdef int64_t fail = 0
+    with nogil:
+        for s in prange(n_seg, num_threads=nthreads, schedule="guided"):
+            lo = offsets[s]
+            hi = offsets[s + 1]
+            ordered = True
+            for j in range(lo + 1, hi):
+                # not (previous <= this), with NaN last: out of order
+                if not (values[j - 1] <= values[j] or values[j] != values[j]):
+                    ordered = False
+                    break
+            acc = 0.0
+            if ordered:
+                for j in range(lo, hi):
+                    acc = acc + values[j]
+            else:
+                tmp = <double*>malloc((hi - lo) * sizeof(double))
+                if tmp == NULL:
+                    fail += 1
+                    continue
+                for j in range(lo, hi):
+                    tmp[j - lo] = values[j]
+                if hi - lo <= 16:
+                    for j in range(1, hi - lo):
+                        x = tmp[j]
+                        k = j - 1
+                        while k >= 0 and cmp_double_nan_last(&tmp[k], &x) > 0:
+                            tmp[k + 1] = tmp[k]
+                            k = k - 1
+                        tmp[k + 1] = x
+                else:
+                    qsort(tmp, hi - lo, sizeof(double), cmp_double_nan_last)
+                for j in range(hi - lo):
+                    acc = acc + tmp[j]
+                free(tmp)
+            out[s] = acc
+    if fail:
+        raise MemoryError()
+    return np.asarray(out)
+
+
+def group_values(const int64_t[::1] index, int64_t size, const double[::1] values):
+    """``(offsets[size + 1], values grouped by index)``: a stable counting sort."""
+    cdef int64_t n = index.shape[0], i, k
+    cdef int64_t[::1] offsets = np.zeros(size + 1, dtype=np.int64)
+    cdef int64_t[::1] fill
+    cdef double[::1] out = np.empty(n, dtype=np.float64)
+    with nogil:
+        for i in range(n):
+            offsets[index[i] + 1] += 1
+        for k in range(size):
+            offsets[k + 1] += offsets[k]
+    fill = np.array(offsets[:size], dtype=np.int64)
+    with nogil:
+        for i in range(n):
+            k = index[i]
+            out[fill[k]] = values[i]
+            fill[k] += 1
+    return np.asarray(offsets), np.asarray(out)

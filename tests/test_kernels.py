@@ -214,3 +214,28 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
         assert np.array_equal(smaj, major[rows]) and np.array_equal(sts, ts[rows])
         off2, rows2 = _sequences.sort_rows(key, major, ts, mask, n_keys, threads)
         assert np.array_equal(off2, off) and np.array_equal(rows2, rows)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_segment_sums_add_each_segment_in_ascending_order(threads):
+    from engage_core import _common, _sequences
+
+    rng = np.random.default_rng(threads)
+    values = np.round(rng.normal(0, 1e6, 5000), 3)
+    values[rng.integers(0, 5000, 20)] = np.nan
+    lengths = rng.integers(0, 40, 300)
+    lengths[-1] += 5000 - lengths.sum() if lengths.sum() < 5000 else 0
+    offsets = np.concatenate([[0], np.minimum(np.cumsum(lengths), 5000)])
+    got = _sequences.segment_sums(offsets, values, threads)
+    for s in range(len(offsets) - 1):
+        seg = values[offsets[s]:offsets[s + 1]]
+        acc = 0.0
+        for v in np.concatenate([np.sort(seg[~np.isnan(seg)]), seg[np.isnan(seg)]]):
+            acc += v
+        assert got[s] == acc or (np.isnan(got[s]) and np.isnan(acc))
+    # tally: the same bits whatever the order of the terms
+    index = rng.integers(0, 50, 5000)
+    perm = rng.permutation(5000)
+    a = _common.tally(index, 50, np.nan_to_num(values))
+    b = _common.tally(index[perm], 50, np.nan_to_num(values)[perm])
+    assert a.tobytes() == b.tobytes()
