@@ -43,32 +43,65 @@ def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_vali
     cdef int64_t[::1] trans_us = np.empty(max(n_tab, 1), dtype=np.int64)
     cdef int64_t[::1] before_us = np.empty(max(n_tab, 1), dtype=np.int64)
     cdef int64_t[::1] after_us = np.empty(max(n_tab, 1), dtype=np.int64)
-    cdef int64_t i, t, ud, rem, x
+    cdef int64_t i, t, ud, off, lo_us, hi_us
+    cdef bint fixed = False
     for k in range(n_tab):
         trans_us[k] = trans_sec[k] * 1000000
         before_us[k] = off_before[k] * 1000000
         after_us[k] = off_after[k] * 1000000
+    for k in range(1, n_tab):
+        if (before_us[k] != before_us[0] or after_us[k] != before_us[0]
+                or trans_us[k] != trans_us[0]):
+            break
+    else:
+        fixed = n_tab > 0 and after_us[0] == before_us[0]  # one offset all along: UTC, Etc/...
     with nogil:
         if n:
             touch_pages(&out[0], n * sizeof(int32_t))
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            if not all_valid and not valid[i]:
-                out[i] = 0
-                continue
-            t = ts_us[i]
-            ud = t // US_PER_DAY
-            rem = t - ud * US_PER_DAY
-            if rem < 0:
-                ud = ud - 1
-                rem = rem + US_PER_DAY
-            k = ud - lo_day
-            if k < 0 or k >= n_tab:
-                out[i] = 0
-                outside += 1
-                continue
-            x = rem + (before_us[k] if rem < trans_us[k] else after_us[k])
-            out[i] = <int32_t>(ud + (x >= US_PER_DAY) - (x < 0))
+        if fixed and all_valid:
+            # the day of (instant + offset), and a count of instants outside the table
+            off = before_us[0]
+            lo_us = lo_day * US_PER_DAY
+            hi_us = (lo_day + n_tab) * US_PER_DAY
+            for i in prange(n, num_threads=nthreads, schedule="static"):
+                t = ts_us[i]
+                outside += (t < lo_us) | (t >= hi_us)
+                t = t + off
+                ud = t // US_PER_DAY
+                out[i] = <int32_t>(ud - ((ud * US_PER_DAY) > t))
+        else:
+            _local_days_table(ts_us, valid, all_valid, lo_day, before_us, trans_us, after_us,
+                              out, &outside, nthreads)
     return np.asarray(out), outside
+
+
+cdef void _local_days_table(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_valid,
+                            int64_t lo_day, const int64_t[::1] before_us,
+                            const int64_t[::1] trans_us, const int64_t[::1] after_us,
+                            int32_t[::1] out, int64_t* outside_count,
+                            int nthreads) noexcept nogil:
+    """local_days for a zone whose offset changes: the table's offset before / after the
+    change of each UTC day."""
+    cdef int64_t n = ts_us.shape[0], n_tab = trans_us.shape[0], i, t, ud, rem, x, k
+    cdef int64_t outside = 0
+    for i in prange(n, num_threads=nthreads, schedule="static"):
+        if not all_valid and not valid[i]:
+            out[i] = 0
+            continue
+        t = ts_us[i]
+        ud = t // US_PER_DAY
+        rem = t - ud * US_PER_DAY
+        if rem < 0:
+            ud = ud - 1
+            rem = rem + US_PER_DAY
+        k = ud - lo_day
+        if k < 0 or k >= n_tab:
+            out[i] = 0
+            outside += 1
+            continue
+        x = rem + (before_us[k] if rem < trans_us[k] else after_us[k])
+        out[i] = <int32_t>(ud + (x >= US_PER_DAY) - (x < 0))
+    outside_count[0] = outside
 
 
 ctypedef fused minmax_t:
@@ -93,12 +126,18 @@ def minmax(const minmax_t[::1] values, valid=None, int nthreads=1):
             mn = INT64_MAX
             mx = INT64_MIN
             c = 0
-            for i in range(a, b):
-                if all_valid or v[i]:
-                    x = values[i]
-                    mn = min(mn, x)
-                    mx = max(mx, x)
-                    c = c + 1
+            if all_valid:  # a branch-free loop the compiler vectorises
+                for i in range(a, b):
+                    mn = min(mn, <int64_t>values[i])
+                    mx = max(mx, <int64_t>values[i])
+                c = b - a
+            else:
+                for i in range(a, b):
+                    if v[i]:
+                        x = values[i]
+                        mn = min(mn, x)
+                        mx = max(mx, x)
+                        c = c + 1
             lo[t] = mn
             hi[t] = mx
             cnt[t] = c
