@@ -114,3 +114,50 @@ def decode_bytes_index(index: "_bytes_index.BytesIndex", as_text: bool = True) -
     arr = pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1,
                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     return arr.cast(pa.large_string()) if as_text else arr
+
+
+def read_ahead(reader, depth: int = 1):
+    """The batches of ``reader``, each read (decoded from Parquet, say) by a background
+    thread while the caller works on the one before: reading releases the GIL, so it
+    overlaps the kernels. At most ``depth`` batches wait. An error of the reader is raised
+    here; when the caller stops early the thread stops at its next batch."""
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for batch in reader:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item = done
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="engage-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

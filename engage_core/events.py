@@ -251,7 +251,8 @@ def _batches(data) -> tuple[pa.Schema, Iterable[pa.RecordBatch]]:
     if isinstance(data, pa.RecordBatch):
         return data.schema, [data]
     if isinstance(data, pa.RecordBatchReader):
-        return data.schema, data
+        # the next batch is read (decoded) while this one is prepared
+        return data.schema, arrow_io.read_ahead(data)
     batches = list(data)
     if not batches:
         raise SchemaError("events: expected an Arrow table or record batches, found no batch")

@@ -207,3 +207,21 @@ def test_a_table_in_many_chunks_prepares_like_one_chunk(kind):
         assert (many.rows_read, many.rows_skipped_null_user, many.rows_skipped_null_timestamp) \
             == (one.rows_read, one.rows_skipped_null_user, one.rows_skipped_null_timestamp) \
             == (n, 31, 33)
+
+
+def test_a_reader_is_read_ahead_and_its_errors_reach_the_caller():
+    """prepare_events reads a RecordBatchReader's next batch in a background thread: the
+    events are those of the whole stream, and an error raised by the reader surfaces."""
+    table = pa.table({"user_id": np.arange(1000) % 37,
+                      "ts": pa.array(np.arange(1000) * 3_600_000_000, pa.timestamp("us"))})
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=64))
+    ev = ec.prepare_events(reader, event=None)
+    assert ev.num_rows == 1000 and ev.num_users == 37
+    assert np.array_equal(ev.user, ec.prepare_events(table, event=None).user)
+
+    def failing():
+        yield table.to_batches(max_chunksize=100)[0]
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        ec.prepare_events(pa.RecordBatchReader.from_batches(table.schema, failing()), event=None)
