@@ -263,22 +263,12 @@ def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_k
                    int nthreads):
     """The exact median of ``value`` per key (the mean of the two middle values for an even
     count), as float64; NaN for keys without values."""
-    cdef int64_t n = key.shape[0]
-    cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
-    cdef int64_t[::1] fill
-    cdef int64_t[::1] buf = np.empty(max(n, 1), dtype=np.int64)
+    offsets_arr, buf_arr = group_values(key, n_keys, value)
+    cdef const int64_t[::1] offsets = offsets_arr
+    cdef int64_t[::1] buf = buf_arr if len(buf_arr) else np.zeros(1, dtype=np.int64)
     cdef double[::1] out = np.full(n_keys, np.nan, dtype=np.float64)
-    cdef int64_t i, k, lo, cnt
+    cdef int64_t k, lo, cnt
     with nogil:
-        for i in range(n):
-            offsets[key[i] + 1] += 1
-        for k in range(n_keys):
-            offsets[k + 1] += offsets[k]
-    fill = np.array(offsets[:n_keys], dtype=np.int64)
-    with nogil:
-        for i in range(n):
-            buf[fill[key[i]]] = value[i]
-            fill[key[i]] += 1
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
             lo = offsets[k]
             cnt = offsets[k + 1] - lo
@@ -352,12 +342,18 @@ def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthre
     return np.asarray(out)
 
 
-def group_values(const int64_t[::1] index, int64_t size, const double[::1] values):
-    """``(offsets[size + 1], values grouped by index)``: a stable counting sort."""
+ctypedef fused group_t:
+    int64_t
+    double
+
+
+def group_values(const int64_t[::1] index, int64_t size, const group_t[::1] values):
+    """``(offsets[size + 1], values grouped by index)``: a stable counting sort (``index``
+    in ``[0, size)``; int64 or float64 values)."""
     cdef int64_t n = index.shape[0], i, k
     cdef int64_t[::1] offsets = np.zeros(size + 1, dtype=np.int64)
     cdef int64_t[::1] fill
-    cdef double[::1] out = np.empty(n, dtype=np.float64)
+    cdef group_t[::1] out = np.empty(n, dtype=np.int64 if group_t is int64_t else np.float64)
     with nogil:
         for i in range(n):
             offsets[index[i] + 1] += 1

@@ -128,26 +128,24 @@ def read_ahead(reader, depth: int = 1):
     stop = threading.Event()
     done = object()
 
+    def hand_over(item) -> bool:  # False once the consumer has stopped
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for batch in reader:
-                while not stop.is_set():
-                    try:
-                        ready.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(batch):
                     return
             item = done
         except BaseException as exc:  # handed to the consumer, raised there
             item = exc
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        hand_over(item)
 
     thread = threading.Thread(target=produce, name="engage-read-ahead", daemon=True)
     thread.start()
