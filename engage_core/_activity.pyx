@@ -92,8 +92,8 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
     cdef int32_t[::1] out
     cdef const uint8_t[::1] m
     cdef bint use_mask = mask is not None
-    cdef int64_t i, a, w, lo, hi, k, base
-    cdef int t, d
+    cdef int64_t i, a, w, k, base
+    cdef int d
     cdef uint64_t x
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     with nogil:

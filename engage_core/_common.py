@@ -198,11 +198,10 @@ def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
     cache = ev.__dict__.setdefault("_period_cache", {})
     key = (pm.kind, first, len(pm.of_day), int(pm.starts[0]) if len(pm.starts) else None)
     if key not in cache:
-        cache[key] = np.ascontiguousarray(pm.of_day[day_offsets(ev, first)], dtype=np.int32)
-        cache[key].flags.writeable = False
-        # sorted_records reads a sorted copy from the sorted days, not by a gather
-        ev.__dict__.setdefault("_period_of_day", {})[id(cache[key])] = (cache[key], pm.of_day)
-    return cache[key]
+        rows = np.ascontiguousarray(pm.of_day[day_offsets(ev, first)], dtype=np.int32)
+        rows.flags.writeable = False
+        cache[key] = (rows, pm.of_day)  # sorted_records maps sorted days through of_day
+    return cache[key][0]
 
 
 def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None,
@@ -229,9 +228,10 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
                 keep = np.asarray(mask, dtype=bool)[rows]
                 ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
                 offsets, rows, dayoff, ts = ends[offsets], rows[keep], dayoff[keep], ts[keep]
-            known = ev.__dict__.get("_period_of_day", {}).get(id(prow))
-            period = (np.ascontiguousarray(known[1][dayoff], dtype=np.int32)
-                      if known is not None and known[0] is prow else _gather(prow, rows))
+            of_day = next((d for r, d in ev.__dict__.get("_period_cache", {}).values()
+                           if r is prow), None)
+            period = (_gather(prow, rows) if of_day is None
+                      else np.ascontiguousarray(of_day[dayoff], dtype=np.int32))
             return offsets, dayoff, ts, period, _gather(value, rows), _gather(flags, rows)
     offsets, rows, dayoff, ts = sorted_rows(ev, actor, n_actors, mask, nthreads, first,
                                             copies=True)
