@@ -4,7 +4,7 @@
 # Arrays arrive as typed memoryviews over numpy / Arrow buffers; nothing here links
 # against libarrow.
 from cython.parallel cimport prange
-from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, intptr_t, uint8_t, uint64_t
 
 from engage_core._hash cimport touch_pages
 
@@ -24,26 +24,91 @@ cdef extern from *:
 DEF AHEAD = 16
 
 
-def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_valid,
-               int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
+cdef class Int64Chunks:
+    """int64 arrays (each with a uint8 validity array, or None: all valid) read by the
+    kernels below as one column: each thread takes a contiguous range of the rows wherever
+    the chunks end, so a table of many record batches costs one parallel pass, not one per
+    batch (a parallel region costs tens of microseconds to start here)."""
+    cdef readonly list arrays
+    cdef int64_t[::1] data
+    cdef int64_t[::1] valid
+    cdef int64_t[::1] start
+    cdef readonly int64_t n
+    cdef readonly bint all_valid
+
+    def __init__(self, arrays, valids=None):
+        cdef const int64_t[::1] mv
+        cdef const uint8_t[::1] vv
+        cdef int64_t k
+        valids = [None] * len(arrays) if valids is None else list(valids)
+        kept = [(np.ascontiguousarray(a, dtype=np.int64),
+                 None if v is None else np.ascontiguousarray(v, dtype=np.uint8))
+                for a, v in zip(arrays, valids) if len(a)]
+        self.arrays = kept  # the buffers stay alive as long as this object
+        self.data = np.zeros(max(len(kept), 1), dtype=np.int64)
+        self.valid = np.zeros(max(len(kept), 1), dtype=np.int64)
+        self.start = np.zeros(len(kept) + 1, dtype=np.int64)
+        for k in range(len(kept)):
+            mv = kept[k][0]
+            self.data[k] = <int64_t><intptr_t>&mv[0]
+            if kept[k][1] is not None:
+                vv = kept[k][1]
+                self.valid[k] = <int64_t><intptr_t>&vv[0]
+            self.start[k + 1] = self.start[k] + mv.shape[0]
+        self.n = self.start[len(kept)]
+        self.all_valid = all(v is None for _, v in kept)
+
+    def __len__(self):
+        return self.n
+
+
+cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nogil:
+    """The chunk holding ``row`` (0 <= row < start[last])."""
+    cdef int64_t lo = 0, hi = start.shape[0] - 2, mid
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if start[mid] <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def as_chunks(values, valid=None):
+    """``values`` as Int64Chunks (an int64 array, with its validity, is one chunk)."""
+    return values if isinstance(values, Int64Chunks) else Int64Chunks([values], [valid])
+
+
+def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
                const int64_t[::1] off_after, int nthreads, out_array=None):
-    """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants.
+    """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants
+    (an int64 array or Int64Chunks, every value valid).
 
     The zone is given per UTC day ``lo_day + k``: its UTC offset in seconds before
     ``trans_sec[k]`` seconds into that day, and ``off_after[k]`` from then on (a day without
-    a transition has ``trans_sec[k] = 86400``). Rows not valid get day 0. Returns the days
-    (written to ``out_array`` when given) and how many valid instants fall outside the
-    table's UTC days (their day is not computed: the caller widens the table and redoes).
+    a transition has ``trans_sec[k] = 86400``). Returns the days (written to ``out_array``
+    when given), how many instants fall outside the table's UTC days (their day is not
+    computed: the caller widens the table and redoes), and the least and greatest day
+    (None, None without rows; meaningful when none is outside).
 
     One division per row (by a constant: a multiply): the UTC day and the time into it;
     an offset under a day moves the local day by at most one either way.
     """
-    cdef int64_t n = ts_us.shape[0], k, n_tab = trans_sec.shape[0], outside = 0
+    cdef Int64Chunks col = as_chunks(ts)
+    cdef int64_t n = col.n, k, n_tab = trans_sec.shape[0]
     cdef int32_t[::1] out = np.empty(n, dtype=np.int32) if out_array is None else out_array
     cdef int64_t[::1] trans_us = np.empty(max(n_tab, 1), dtype=np.int64)
     cdef int64_t[::1] before_us = np.empty(max(n_tab, 1), dtype=np.int64)
     cdef int64_t[::1] after_us = np.empty(max(n_tab, 1), dtype=np.int64)
-    cdef int64_t i, t, ud, off, lo_us, hi_us
+    cdef int64_t[::1] outside = np.zeros(nthreads, dtype=np.int64)
+    cdef int32_t[::1] day_lo = np.full(nthreads, 2**31 - 1, dtype=np.int32)
+    cdef int32_t[::1] day_hi = np.full(nthreads, -2**31, dtype=np.int32)
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t a, b, c, i, e, s0, t, ud, rem, x, off, lo_us, hi_us, cnt
+    cdef int32_t d, dmin, dmax
+    cdef const int64_t* p
+    cdef int th
     cdef bint fixed = False
     for k in range(n_tab):
         trans_us[k] = trans_sec[k] * 1000000
@@ -55,53 +120,61 @@ def local_days(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_vali
             break
     else:
         fixed = n_tab > 0 and after_us[0] == before_us[0]  # one offset all along: UTC, Etc/...
+    off = before_us[0]
+    lo_us = lo_day * US_PER_DAY
+    hi_us = (lo_day + n_tab) * US_PER_DAY
     with nogil:
-        if n:
+        if n and out_array is None:
             touch_pages(&out[0], n * sizeof(int32_t))
-        if fixed and all_valid:
-            # the day of (instant + offset), and a count of instants outside the table
-            off = before_us[0]
-            lo_us = lo_day * US_PER_DAY
-            hi_us = (lo_day + n_tab) * US_PER_DAY
-            for i in prange(n, num_threads=nthreads, schedule="static"):
-                t = ts_us[i]
-                outside += (t < lo_us) | (t >= hi_us)
-                t = t + off
-                ud = t // US_PER_DAY
-                out[i] = <int32_t>(ud - ((ud * US_PER_DAY) > t))
-        else:
-            _local_days_table(ts_us, valid, all_valid, lo_day, before_us, trans_us, after_us,
-                              out, &outside, nthreads)
-    return np.asarray(out), outside
-
-
-cdef void _local_days_table(const int64_t[::1] ts_us, const uint8_t[::1] valid, bint all_valid,
-                            int64_t lo_day, const int64_t[::1] before_us,
-                            const int64_t[::1] trans_us, const int64_t[::1] after_us,
-                            int32_t[::1] out, int64_t* outside_count,
-                            int nthreads) noexcept nogil:
-    """local_days for a zone whose offset changes: the table's offset before / after the
-    change of each UTC day."""
-    cdef int64_t n = ts_us.shape[0], n_tab = trans_us.shape[0], i, t, ud, rem, x, k
-    cdef int64_t outside = 0
-    for i in prange(n, num_threads=nthreads, schedule="static"):
-        if not all_valid and not valid[i]:
-            out[i] = 0
-            continue
-        t = ts_us[i]
-        ud = t // US_PER_DAY
-        rem = t - ud * US_PER_DAY
-        if rem < 0:
-            ud = ud - 1
-            rem = rem + US_PER_DAY
-        k = ud - lo_day
-        if k < 0 or k >= n_tab:
-            out[i] = 0
-            outside += 1
-            continue
-        x = rem + (before_us[k] if rem < trans_us[k] else after_us[k])
-        out[i] = <int32_t>(ud + (x >= US_PER_DAY) - (x < 0))
-    outside_count[0] = outside
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            cnt = 0
+            dmin = 2147483647
+            dmax = -2147483647 - 1
+            c = chunk_at(start, a) if a < b else 0
+            while a < b:
+                e = min(b, start[c + 1])
+                p = <const int64_t*><intptr_t>data[c]
+                s0 = start[c]
+                if fixed:
+                    # the day of (instant + offset): branch-free, vectorisable
+                    for i in range(a, e):
+                        t = p[i - s0]
+                        cnt = cnt + ((t < lo_us) | (t >= hi_us))
+                        t = t + off
+                        ud = t // US_PER_DAY
+                        d = <int32_t>(ud - ((ud * US_PER_DAY) > t))
+                        out[i] = d
+                        dmin = min(dmin, d)
+                        dmax = max(dmax, d)
+                else:
+                    for i in range(a, e):
+                        t = p[i - s0]
+                        ud = t // US_PER_DAY
+                        rem = t - ud * US_PER_DAY
+                        if rem < 0:
+                            ud = ud - 1
+                            rem = rem + US_PER_DAY
+                        k = ud - lo_day
+                        if k < 0 or k >= n_tab:
+                            out[i] = 0
+                            cnt = cnt + 1
+                            continue
+                        x = rem + (before_us[k] if rem < trans_us[k] else after_us[k])
+                        d = <int32_t>(ud + (x >= US_PER_DAY) - (x < 0))
+                        out[i] = d
+                        dmin = min(dmin, d)
+                        dmax = max(dmax, d)
+                a = e
+                c = c + 1
+            outside[th] = cnt
+            day_lo[th] = dmin
+            day_hi[th] = dmax
+    if n == 0:
+        return np.asarray(out), 0, None, None
+    return (np.asarray(out), int(np.asarray(outside).sum()), int(np.asarray(day_lo).min()),
+            int(np.asarray(day_hi).max()))
 
 
 ctypedef fused minmax_t:
@@ -146,41 +219,103 @@ def minmax(const minmax_t[::1] values, valid=None, int nthreads=1):
     return int(min(lo)), int(max(hi))
 
 
-def new_keys(const int64_t[::1] keys, valid, int64_t lo, uint64_t[:, ::1] seen,
-             int nthreads=1):
-    """Each thread takes a contiguous range of rows and lists the keys (as ``key - lo``,
-    all in ``[0, span)``) of its range that its bitset ``seen[t]`` (``span`` bits) does not
-    hold yet, in order of first appearance, adding them to it; the lists are returned one
-    after the other, in thread order. Called on successive chunks with the same ``seen``,
-    every key's first row is listed before any later listing of it: ``assign_first`` then
-    numbers keys in first-row order."""
-    cdef int64_t n = keys.shape[0], i, a, b, cnt, r, cap
-    cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
-    cdef bint all_valid = valid is None
-    cdef int64_t span = seen.shape[1] * 64
+def chunks_minmax(Int64Chunks col, int nthreads=1):
+    """(min, max) of the valid values of ``col``; (None, None) when there is none."""
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] vdata = col.valid
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = col.n, a, b, c, e, s0, i, mn, mx, cnt
+    cdef int64_t[::1] lo = np.full(nthreads, INT64_MAX, dtype=np.int64)
+    cdef int64_t[::1] hi = np.full(nthreads, INT64_MIN, dtype=np.int64)
     cdef int64_t[::1] count = np.zeros(nthreads, dtype=np.int64)
+    cdef const int64_t* p
+    cdef const uint8_t* v
+    cdef int th
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            mn = INT64_MAX
+            mx = INT64_MIN
+            cnt = 0
+            c = chunk_at(start, a) if a < b else 0
+            while a < b:
+                e = min(b, start[c + 1])
+                p = <const int64_t*><intptr_t>data[c]
+                v = <const uint8_t*><intptr_t>vdata[c]
+                s0 = start[c]
+                if v == NULL:
+                    for i in range(a - s0, e - s0):
+                        mn = min(mn, p[i])
+                        mx = max(mx, p[i])
+                    cnt = cnt + (e - a)
+                else:
+                    for i in range(a - s0, e - s0):
+                        if v[i]:
+                            mn = min(mn, p[i])
+                            mx = max(mx, p[i])
+                            cnt = cnt + 1
+                a = e
+                c = c + 1
+            lo[th] = mn
+            hi[th] = mx
+            count[th] = cnt
+    if sum(count) == 0:
+        return None, None
+    return int(min(lo)), int(max(hi))
+
+
+def new_keys(Int64Chunks col, int64_t lo, int64_t span, int nthreads=1):
+    """The keys of ``col`` (as ``key - lo``, all in ``[0, span)``) in order of first
+    appearance, listed in parallel: each thread takes a contiguous range of rows and lists
+    the keys new to its range (a bitset of ``span`` bits per thread); the lists are
+    returned one after the other, in thread order, so every key's first row comes before
+    any other listing of it: ``assign_first`` then numbers keys in first-row order."""
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] vdata = col.valid
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = col.n, a, b, c, e, s0, i, r, cnt, cap, w
+    cdef uint64_t word, bit
+    cdef int64_t words = (span + 63) // 64
+    cdef uint64_t[:, ::1] seen = np.zeros((nthreads, max(words, 1)), dtype=np.uint64)
+    cdef int64_t[::1] count = np.zeros(nthreads, dtype=np.int64)
+    cdef const int64_t* p
+    cdef const uint8_t* v
     cdef int32_t[::1] out
-    cdef int t
-    cap = min((n + nthreads - 1) // nthreads, span)
+    cdef int th
+    cap = min((n + nthreads - 1) // nthreads, span) + 1  # + 1: the branch-free store below
     cdef int32_t[:, ::1] lists = np.empty((nthreads, max(cap, 1)), dtype=np.int32)
     with nogil:
-        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * t // nthreads
-            b = n * (t + 1) // nthreads
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
             cnt = 0
-            for i in range(a, b):
-                if all_valid or v[i]:
-                    r = keys[i] - lo
-                    if not (seen[t, r >> 6] >> (r & 63)) & 1:
-                        seen[t, r >> 6] |= (<uint64_t>1) << (r & 63)
-                        lists[t, cnt] = <int32_t>r
-                        cnt = cnt + 1
-            count[t] = cnt
+            c = chunk_at(start, a) if a < b else 0
+            while a < b:
+                e = min(b, start[c + 1])
+                p = <const int64_t*><intptr_t>data[c]
+                v = <const uint8_t*><intptr_t>vdata[c]
+                s0 = start[c]
+                for i in range(a - s0, e - s0):
+                    if v != NULL and not v[i]:
+                        continue
+                    # no branch on "new or not" (a new key every few rows mispredicts):
+                    # the key is always stored, and the count only moves when it is new
+                    r = p[i] - lo
+                    w = r >> 6
+                    bit = (<uint64_t>1) << (r & 63)
+                    word = seen[th, w]
+                    lists[th, cnt] = <int32_t>r
+                    cnt = cnt + ((word & bit) == 0)
+                    seen[th, w] = word | bit
+                a = e
+                c = c + 1
+            count[th] = cnt
     out = np.empty(sum(count), dtype=np.int32)
     a = 0
-    for t in range(nthreads):
-        out[a:a + count[t]] = lists[t, :count[t]]
-        a += count[t]
+    for th in range(nthreads):
+        out[a:a + count[th]] = lists[th, :count[th]]
+        a += count[th]
     return np.asarray(out)
 
 
@@ -200,24 +335,39 @@ def assign_first(const int32_t[::1] rels, int32_t[::1] table, int64_t next_id):
     return np.asarray(fresh[:k])
 
 
-def gather_ids(const int64_t[::1] keys, valid, int64_t lo, const int32_t[::1] table,
-             int nthreads=1, out_array=None):
-    """``table[key - lo]`` for every valid key, -1 for the others (int32; written to
-    ``out_array`` when given)."""
-    cdef int64_t n = keys.shape[0], i
+def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_array=None):
+    """``table[key - lo]`` for every valid key of ``keys`` (Int64Chunks, or an int64 array:
+    all valid), -1 for the others (int32; written to ``out_array`` when given)."""
+    cdef Int64Chunks col = as_chunks(keys)
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] vdata = col.valid
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = col.n, a, b, c, e, s0, i
     cdef int32_t[::1] out = np.empty(n, dtype=np.int32) if out_array is None else out_array
-    cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
-    cdef bint all_valid = valid is None
+    cdef const int64_t* p
+    cdef const uint8_t* v
+    cdef int th
     with nogil:
-        if n:
+        if n and out_array is None:
             touch_pages(&out[0], n * sizeof(int32_t))
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            if i + AHEAD < n:
-                ENGAGE_PREFETCH(&table[keys[i + AHEAD] - lo])
-            if all_valid or v[i]:
-                out[i] = table[keys[i] - lo]
-            else:
-                out[i] = -1
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            c = chunk_at(start, a) if a < b else 0
+            while a < b:
+                e = min(b, start[c + 1])
+                p = <const int64_t*><intptr_t>data[c]
+                v = <const uint8_t*><intptr_t>vdata[c]
+                s0 = start[c]
+                for i in range(a, e):
+                    if i + AHEAD < e:
+                        ENGAGE_PREFETCH(&table[p[i + AHEAD - s0] - lo])
+                    if v == NULL or v[i - s0]:
+                        out[i] = table[p[i - s0] - lo]
+                    else:
+                        out[i] = -1
+                a = e
+                c = c + 1
     return np.asarray(out)
 
 

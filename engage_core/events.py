@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from engage_core import _bytes_index, _columns, _ingest, arrow_io
-from engage_core.range_index import RangeIndex
+from engage_core.range_index import RangeIndex, column_keys
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, day_to_date
 from engage_core.errors import SchemaError
 
@@ -368,10 +368,11 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         if not (pa.types.is_integer(nt) or pa.types.is_floating(nt) or pa.types.is_decimal(nt)):
             raise SchemaError(f"column {name!r} (numeric): found type {nt}; accepted: {NUMERIC_TYPES}")
 
-    user_index = None
+    user_index = id_keys = None
     if kind == "int" and isinstance(data, pa.Table) and not pa.types.is_dictionary(
             schema.field(user_id).type):
-        user_index = RangeIndex.build(data.column(user_id), threads)
+        id_keys = column_keys(data.column(user_id))
+        user_index = RangeIndex.build(id_keys, threads)
     if user_index is None:
         user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _bytes_index.BytesIndex(1 << 16)
     event_index = _bytes_index.BytesIndex(64)
@@ -387,12 +388,24 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                    len(data[user_id].chunks) > 1 else None, dtypes)
     rows_read = skipped_user = skipped_ts = 0
     day_of = _DayMapper(calendar, threads, timestamp)
+    whole = None
+    if (isinstance(user_index, RangeIndex) and not is_date
+            and data.column(user_id).null_count == 0 and data.column(timestamp).null_count == 0):
+        # an in-memory table without nulls: users and days in one parallel pass each over
+        # every chunk (not one pass per record batch)
+        whole = _whole_columns(data.column(timestamp), id_keys, user_index, day_of, threads,
+                               timestamp)
+    id_keys = None  # int64 copies of narrower ids go now
     for batch in batches:
         n = batch.num_rows
         rows_read += n
         if n == 0:
             continue
         ucol, tcol = batch.column(user_id), batch.column(timestamp)
+        if whole is not None:  # users, times and days are done: the other columns
+            _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
+                           rows_read, None, is_ns and timestamp)
+            continue
         # no null anywhere: every row is kept, and the kernels write straight into the
         # preallocated result arrays (no mask pass, no copy)
         no_nulls = (tcol.null_count == 0 and ucol.null_count == 0
@@ -422,38 +435,26 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         parts.add("ts", kept_ts.copy() if streaming and kept_ts.base is not None else kept_ts)
         parts.add("day", kept_ts.astype(np.int32) if is_date else
                   day_of(kept_ts, parts.slot("day", len(kept_ts))))
-        if is_ns:  # nanoseconds below the microsecond, to order ties exactly
-            rem = (arrow_io.fixed_values(tcol, np.int64) % 1000).astype(np.int16)
-            parts.add("rem", rem if all_kept else rem[keep])
-        if numeric:
-            positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
-            parts.add("row", positions if all_kept else positions[keep])
-        for name in numeric:
-            col = batch.column(name)
-            values = col.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
-            valid = arrow_io.validity(col)
-            valid = np.ones(n, dtype=np.uint8) if valid is None else valid
-            parts.add(f"num:{name}", values if all_kept else values[keep])
-            parts.add(f"numv:{name}", valid if all_kept else valid[keep])
-        if event is not None:
-            codes = _encode_text(batch.column(event), event_index)
-            parts.add("event", codes if all_kept else codes[keep])
-        for b in breakdowns:
-            codes = _encode_text(batch.column(b), seg_index[b])
-            parts.add(f"seg:{b}", codes if all_kept else codes[keep])
+        _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
+                       rows_read, None if all_kept else keep, is_ns and timestamp)
 
     def cat(key, dtype):
         return parts.result(key, dtype)
 
-    user = cat("user", np.int32)
-    day = cat("day", np.int32)
-    bounds = _columns.minmax(day, None, threads) if len(day) else (None, None)
+    user = cat("user", np.int32) if whole is None else whole[0]
+    day = cat("day", np.int32) if whole is None else whole[2]
+    if not len(day):
+        bounds = (None, None)
+    elif is_date:
+        bounds = _columns.minmax(day, None, threads)
+    else:  # found while the days were computed
+        bounds = day_of.bounds
     if len(day) and (bounds[0] < MIN_DAY or bounds[1] > MAX_DAY):
         raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999")
     events = cat("event", np.int32) if event is not None else None
     event_names = arrow_io.decode_bytes_index(event_index).to_pylist() if event is not None else []
     segments = {b: _sorted_segments(b, cat(f"seg:{b}", np.int32), seg_index[b]) for b in breakdowns}
-    ev = Events(calendar=calendar, user=user, day=day, ts=parts["ts"],
+    ev = Events(calendar=calendar, user=user, day=day, ts=parts["ts"] if whole is None else whole[1],
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
@@ -464,6 +465,47 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     ev._bounds = bounds  # the day range every metric asks for, found in one parallel pass
     ev._compact_users(dictionary_ids=pa.types.is_dictionary(_field(schema, user_id, "user_id")))
     return ev
+
+
+def _whole_columns(tcol: pa.ChunkedArray, keys, index: RangeIndex, day_of: "_DayMapper",
+                   threads: int, name: str):
+    """(users, timestamp chunks, days) of a table's columns without nulls: each one
+    parallel pass over every chunk, written into arrays allocated once."""
+    n = len(keys)
+    users = index.encode(keys, None, threads, _columns.touched(np.empty(n, dtype=np.int32)))
+    try:
+        ts = [arrow_io.timestamp_us(c)[0] for c in tcol.chunks if len(c)]
+    except OverflowError:
+        raise SchemaError(f"column {name!r} (timestamp): values outside the years 1..9999") from None
+    days = day_of(_columns.Int64Chunks(ts), _columns.touched(np.empty(n, dtype=np.int32)))
+    return users, ts, days
+
+
+def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
+                   rows_read, keep, ns_column) -> None:
+    """A batch's row positions, numeric, event and breakdown columns and (``ns_column``: a
+    nanosecond timestamp column's name) sub-microsecond remainders, on the rows kept
+    (``keep``; None: every row)."""
+    n = batch.num_rows
+    if ns_column:  # nanoseconds below the microsecond, to order ties exactly
+        rem = (arrow_io.fixed_values(batch.column(ns_column), np.int64) % 1000).astype(np.int16)
+        parts.add("rem", rem if keep is None else rem[keep])
+    if numeric:
+        positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
+        parts.add("row", positions if keep is None else positions[keep])
+    for name in numeric:
+        col = batch.column(name)
+        values = col.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
+        valid = arrow_io.validity(col)
+        valid = np.ones(n, dtype=np.uint8) if valid is None else valid
+        parts.add(f"num:{name}", values if keep is None else values[keep])
+        parts.add(f"numv:{name}", valid if keep is None else valid[keep])
+    if event is not None:
+        codes = _encode_text(batch.column(event), event_index)
+        parts.add("event", codes if keep is None else codes[keep])
+    for b in breakdowns:
+        codes = _encode_text(batch.column(b), seg_index[b])
+        parts.add(f"seg:{b}", codes if keep is None else codes[keep])
 
 
 def local_days(column, calendar: Calendar | None = None, threads: int | None = None,
@@ -495,23 +537,26 @@ def local_days(column, calendar: Calendar | None = None, threads: int | None = N
 class _DayMapper:
     """Local days of UTC microsecond instants, batch after batch: the zone's table of UTC
     days is computed for a range around the first batch (SLACK days either side) and only
-    recomputed, wider, when a batch has an instant outside it."""
+    recomputed, wider, when a batch has an instant outside it. ``bounds``: the least and
+    greatest day returned so far."""
 
     SLACK = 400
 
     def __init__(self, calendar: Calendar, threads: int, column: str):
         self.calendar, self.threads, self.column = calendar, threads, column
         self.lo = self.hi = self.table = None
+        self.bounds = (None, None)
 
-    def __call__(self, ts_us: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, ts_us, out: np.ndarray | None = None) -> np.ndarray:
+        """The days of ``ts_us`` (an int64 array or ``_columns.Int64Chunks``)."""
         if len(ts_us) == 0:
             return np.zeros(0, dtype=np.int32)
         if self.table is not None:
-            days, outside = _columns.local_days(ts_us, _ONE, True, self.lo, *self.table,
-                                                self.threads, out)
+            days, outside, lo, hi = _columns.local_days(ts_us, self.lo, *self.table,
+                                                        self.threads, out)
             if outside == 0:
-                return days
-        lo, hi = _columns.minmax(ts_us, None, self.threads)
+                return self._seen(days, lo, hi)
+        lo, hi = _columns.chunks_minmax(_columns.as_chunks(ts_us), self.threads)
         lo, hi = lo // 86_400_000_000, hi // 86_400_000_000
         if lo < MIN_DAY or hi > MAX_DAY:
             raise SchemaError(f"column {self.column!r} (timestamp): values outside the years 1..9999")
@@ -519,9 +564,11 @@ class _DayMapper:
             lo, hi = min(lo, self.lo), max(hi, self.hi)
         self.lo, self.hi = max(lo - self.SLACK, MIN_DAY), min(hi + self.SLACK, MAX_DAY)
         self.table = self.calendar.utc_day_table(self.lo, self.hi)
-        days, outside = _columns.local_days(ts_us, _ONE, True, self.lo, *self.table,
-                                            self.threads, out)
+        days, _, lo, hi = _columns.local_days(ts_us, self.lo, *self.table, self.threads, out)
+        return self._seen(days, lo, hi)
+
+    def _seen(self, days, lo, hi):
+        if self.bounds[0] is not None:
+            lo, hi = min(lo, self.bounds[0]), max(hi, self.bounds[1])
+        self.bounds = (lo, hi)
         return days
-
-
-_ONE = np.ones(1, np.uint8)

@@ -26,6 +26,14 @@ MIN_SPAN = 1 << 22
 MAX_SPAN = 1 << 28
 
 
+def column_keys(column: pa.ChunkedArray) -> "_columns.Int64Chunks":
+    """An integer column's chunks as int64 (uint64 bit for bit) with their validity, read
+    by the kernels as one column."""
+    chunks = [c for c in column.chunks if len(c)]
+    return _columns.Int64Chunks([arrow_io.int64_keys(c) for c in chunks],
+                                [arrow_io.validity(c) for c in chunks])
+
+
 class RangeIndex:
     """Maps integer keys in ``[lo, lo + len(table))`` to 0, 1, 2, ... by first appearance."""
 
@@ -37,41 +45,31 @@ class RangeIndex:
         self._threads = threads
 
     @classmethod
-    def build(cls, column: pa.ChunkedArray, threads: int) -> "RangeIndex | None":
-        """The index of every key of ``column`` (any integer type, no dictionary), or None
-        when the keys are too spread out (then a hash table serves better)."""
-        chunks = [(arrow_io.int64_keys(c), arrow_io.validity(c)) for c in column.chunks
-                  if len(c)]
-        lo = hi = None
-        for keys, valid in chunks:
-            a, b = _columns.minmax(keys, valid, threads)
-            if a is not None:
-                lo = a if lo is None else min(lo, a)
-                hi = b if hi is None else max(hi, b)
+    def build(cls, column, threads: int) -> "RangeIndex | None":
+        """The index of every key of ``column`` (a ChunkedArray of any integer type, no
+        dictionary, or its ``column_keys``), or None when the keys are too spread out
+        (then a hash table serves better)."""
+        keys = column if isinstance(column, _columns.Int64Chunks) else column_keys(column)
+        lo, hi = _columns.chunks_minmax(keys, threads)
         if lo is None:
             return None
         span = hi - lo + 1  # a Python int: ids at both ends of int64 do not overflow
-        if span > max(len(column), MIN_SPAN) or span > MAX_SPAN:
+        if span > max(len(keys), MIN_SPAN) or span > MAX_SPAN:
             return None
         table = np.full(span, -1, dtype=np.int32)
-        seen = np.zeros((threads, (span + 63) // 64), dtype=np.uint64)  # kept across chunks
-        fresh, size = [], 0
-        for keys, valid in chunks:
-            new = _columns.assign_first(_columns.new_keys(keys, valid, lo, seen, threads),
-                                        table, size)
-            fresh.append(new)
-            size += len(new)
-        return cls(lo, table, fresh, threads)
+        fresh = _columns.assign_first(_columns.new_keys(keys, lo, span, threads), table, 0)
+        return cls(lo, table, [fresh], threads)
 
     def __len__(self) -> int:
         return len(self._keys)
 
-    def encode(self, keys: np.ndarray, valid=None, nthreads: int | None = None,
+    def encode(self, keys, valid=None, nthreads: int | None = None,
                out: np.ndarray | None = None) -> np.ndarray:
-        """Dense ids of ``keys`` (int64, every valid one known to the index); -1 where not
-        ``valid``. Written to ``out`` (int32) when given."""
-        return _columns.gather_ids(keys, valid, self.lo, self._table, nthreads or self._threads,
-                                   out)
+        """Dense ids of ``keys`` (an int64 array with its ``valid`` mask, or Int64Chunks;
+        every valid key known to the index); -1 where not valid. Written to ``out`` (int32)
+        when given."""
+        return _columns.gather_ids(_columns.as_chunks(keys, valid), self.lo, self._table,
+                                   nthreads or self._threads, out)
 
     def keys(self) -> np.ndarray:
         """The distinct keys, by dense id (int64)."""

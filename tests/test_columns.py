@@ -125,3 +125,63 @@ def test_int64_index_and_range_index_agree_on_a_large_log():
     for threads in (1, 2, 4):
         index = RangeIndex.build(pa.chunked_array([pa.array(keys)]), threads)
         assert np.array_equal(index.encode(keys), hashed)
+
+
+def _split(values, cuts):
+    bounds = sorted({0, len(values), *(min(c, len(values)) for c in cuts)})
+    return [values[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.integers(0, 40)), max_size=200),
+       cuts=st.lists(st.integers(0, 200), max_size=6), threads=st.integers(1, 5))
+def test_chunked_kernels_read_chunks_as_one_column(values, cuts, threads):
+    # threads split the rows wherever the chunks end: each kernel equals a plain loop
+    pieces = _split(values, cuts)
+    arrays = [np.asarray([0 if v is None else v + 1000 for v in p], dtype=np.int64) for p in pieces]
+    valids = [None if None not in p else np.asarray([v is not None for v in p], dtype=np.uint8)
+              for p in pieces]
+    chunks = _columns.Int64Chunks(arrays, valids)
+    assert len(chunks) == len(values)
+    kept = [v + 1000 for v in values if v is not None]
+    assert _columns.chunks_minmax(chunks, threads) == ((min(kept), max(kept)) if kept else (None, None))
+    table = np.full(41, -1, dtype=np.int32)
+    ids = _columns.assign_first(_columns.new_keys(chunks, 1000, 41, threads), table, 0)
+    want, distinct = _first_appearance(values)
+    assert ids.tolist() == distinct
+    got = _columns.gather_ids(chunks, 1000, table, threads)
+    assert got.tolist() == [-1 if w is None else w for w in want]
+
+
+@settings(max_examples=40, deadline=None)
+@given(zone=st.sampled_from(ZONES),
+       micros=st.lists(st.integers(1_600_000_000_000_000, 1_800_000_000_000_000), max_size=120),
+       cuts=st.lists(st.integers(0, 120), max_size=5), threads=st.integers(1, 4))
+def test_days_of_chunks_and_their_bounds(zone, micros, cuts, threads):
+    from engage_core.events import _DayMapper
+
+    z = ZoneInfo(zone)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    want = [((epoch + dt.timedelta(microseconds=m)).astimezone(z).date() - dt.date(1970, 1, 1)).days
+            for m in micros]
+    mapper = _DayMapper(Calendar(zone), threads, "ts")
+    chunks = _columns.Int64Chunks([np.asarray(p, dtype=np.int64) for p in _split(micros, cuts)])
+    assert mapper(chunks).tolist() == want
+    assert mapper.bounds == ((min(want), max(want)) if want else (None, None))
+
+
+def test_prepare_events_on_many_chunks_equals_one_chunk():
+    rng = np.random.default_rng(11)
+    n = 20_000
+    t = pa.table({"user_id": pa.array(rng.integers(5, 3000, n), pa.int32()),
+                  "ts": pa.array(rng.integers(1_700_000_000_000_000, 1_720_000_000_000_000, n),
+                                 pa.timestamp("us", tz="UTC")),
+                  "event": pa.array(rng.choice(["a", "b"], n))})
+    many = pa.Table.from_batches(t.to_batches(max_chunksize=777))
+    one = ec.prepare_events(t.combine_chunks(), threads=1, calendar=Calendar("Europe/London"))
+    for threads in (1, 2, 3):
+        ev = ec.prepare_events(many, threads=threads, calendar=Calendar("Europe/London"))
+        assert np.array_equal(ev.user, one.user) and np.array_equal(ev.day, one.day)
+        assert np.array_equal(ev.ts, one.ts) and np.array_equal(ev.event, one.event)
+        assert (ev.first_day, ev.last_day) == (one.first_day, one.last_day)
+        assert ev.user_ids().equals(one.user_ids())
