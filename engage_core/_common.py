@@ -248,6 +248,10 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
     """The (actor, period) runs of the rows selected by ``mask`` (see _sequences.runs)."""
     from engage_core import _sequences
 
+    if mask is not None and not np.any(mask):  # no row selected (say, no such event): no run
+        return {"actor": np.zeros(0, np.int32), "period": np.zeros(0, np.int32),
+                "rows": np.zeros(0, np.int64), "sum": np.zeros(0), "last": np.zeros(0),
+                "flags": np.zeros(0, np.uint8), "first": np.zeros(0, bool)}
     offsets, _, ts, period, value, flags = sorted_records(ev, actor, n_actors, mask, first, prow,
                                                           value, flags, nthreads)
     n = len(ts)

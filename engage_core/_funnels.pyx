@@ -12,6 +12,8 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t
 
+from engage_core._hash cimport touch_pages
+
 import numpy as np
 
 
@@ -98,3 +100,18 @@ def best_steps(const int64_t[::1] offsets, const int64_t[::1] tsr, const int32_t
                 if use_seg:
                     hist[t, g + 1, p, best] += 1
     return np.asarray(hist).sum(axis=0)
+
+
+def slot_keys(const int32_t[::1] user, const int32_t[::1] event, const int64_t[::1] slot_of,
+              int64_t n_slots, int nthreads):
+    """Each row's key ``user * n_slots + slot`` (int64), where ``slot_of[event + 1]`` is the
+    slot of its event code (-1: not a step; then the key is -1)."""
+    cdef int64_t n = user.shape[0], i, s
+    cdef int64_t[::1] out = np.empty(n, dtype=np.int64)
+    with nogil:
+        if n:
+            touch_pages(&out[0], n * sizeof(int64_t))
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            s = slot_of[event[i] + 1]
+            out[i] = user[i] * n_slots + s if s >= 0 else -1
+    return np.asarray(out)

@@ -133,6 +133,7 @@ def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_
     cdef const uint8_t[::1] m
     cdef const int32_t[::1] mj
     cdef bint use_mask = mask is not None
+    cdef bint has_major = major is not None
     cdef int64_t i, k, a, b, acc, c, p
     cdef int64_t fail = 0
     cdef int t
@@ -157,7 +158,9 @@ def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_
                 acc = acc + c
         offsets[n_keys] = acc
     rows = np.empty(offsets[n_keys], dtype=np.int64)
-    smaj = np.empty(offsets[n_keys] if copies else 1, dtype=np.int32)
+    # without a major key, its sorted copy is zeros (calloc: pages never written)
+    smaj = (np.empty(offsets[n_keys] if copies else 1, dtype=np.int32) if major is not None
+            else np.zeros(offsets[n_keys] if copies else 1, dtype=np.int32))
     sts = np.empty(offsets[n_keys] if copies else 1, dtype=np.int64)
     if offsets[n_keys] == 0:
         out = (np.asarray(offsets), np.asarray(rows))
@@ -165,7 +168,8 @@ def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_
     with nogil:
         touch_pages(&rows[0], rows.shape[0] * sizeof(int64_t))
         if copies:
-            touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t))
+            if has_major:
+                touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t))
             touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t))
         for t in prange(T, num_threads=T, schedule="static"):
             a = n * t // T
@@ -176,7 +180,8 @@ def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_
                     p = pos[t, k]
                     rows[p] = i
                     if copies:
-                        smaj[p] = mj[i]
+                        if has_major:
+                            smaj[p] = mj[i]
                         sts[p] = ts[i]
                     pos[t, k] = p + 1
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
@@ -259,6 +264,45 @@ def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::
             "flags": np.asarray(o_flags), "first": np.asarray(o_first).astype(bool)}
 
 
+cdef int64_t select_kth(int64_t* a, int64_t n, int64_t k) noexcept nogil:
+    """Reorder ``a[0:n]`` so that ``a[k]`` holds the k-th smallest value, smaller or equal
+    values before it and greater or equal after (quickselect with a median-of-three pivot;
+    a range still unsettled after 64 rounds is sorted outright). Returns ``a[k]``."""
+    cdef int64_t lo = 0, hi = n - 1, i, j, mid, x, y, z, pivot, tmp
+    cdef int rounds = 0
+    while hi > lo:
+        rounds += 1
+        if rounds > 64:
+            qsort(a + lo, hi - lo + 1, sizeof(int64_t), cmp_int64)
+            break
+        mid = lo + (hi - lo) // 2
+        x = a[lo]
+        y = a[mid]
+        z = a[hi]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                tmp = a[i]
+                a[i] = a[j]
+                a[j] = tmp
+                i += 1
+                j -= 1
+        # a[lo..j] <= pivot, a[j+1..i-1] == pivot, a[i..hi] >= pivot
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return a[k]
+
+
 def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_keys,
                    int nthreads):
     """The exact median of ``value`` per key (the mean of the two middle values for an even
@@ -267,18 +311,22 @@ def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_k
     cdef const int64_t[::1] offsets = offsets_arr
     cdef int64_t[::1] buf = buf_arr if len(buf_arr) else np.zeros(1, dtype=np.int64)
     cdef double[::1] out = np.full(n_keys, np.nan, dtype=np.float64)
-    cdef int64_t k, lo, cnt
+    cdef int64_t k, lo, cnt, j, upper, lower
     with nogil:
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
             lo = offsets[k]
             cnt = offsets[k + 1] - lo
             if cnt == 0:
                 continue
-            qsort(&buf[0] + lo, cnt, sizeof(int64_t), cmp_int64)
+            # the middle value(s) by selection, not a sort: linear time on average
+            upper = select_kth(&buf[0] + lo, cnt, cnt // 2)
             if cnt % 2 == 1:
-                out[k] = <double>buf[lo + cnt // 2]
+                out[k] = <double>upper
             else:
-                out[k] = (<double>buf[lo + cnt // 2 - 1] + <double>buf[lo + cnt // 2]) / 2.0
+                lower = buf[lo]  # the largest value before the upper middle one
+                for j in range(lo + 1, lo + cnt // 2):
+                    lower = max(lower, buf[j])
+                out[k] = (<double>lower + <double>upper) / 2.0
     return np.asarray(out)
 
 

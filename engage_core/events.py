@@ -180,7 +180,9 @@ class Events:
             for code, name in enumerate(self.event_names):
                 if name in wanted:
                     lut[code + 1] = 1
-            cache[wanted] = lut[self.event + 1]
+            # no such event in the log: zeros without a pass over the rows
+            cache[wanted] = (lut[self.event + 1] if lut.any()
+                             else np.zeros(len(self.event), dtype=np.uint8))
             cache[wanted].flags.writeable = False
         return cache[wanted]
 

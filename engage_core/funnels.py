@@ -71,12 +71,14 @@ def funnel(ev: Events, *, name, steps, conversion_window=7 * 86400, period="week
         for code, ev_name in enumerate(ev.event_names):
             if ev_name in slot_names:
                 lut[code + 1] = slot_names.index(ev_name)
-        slot = lut[ev.event + 1]
-        key = np.where(slot >= 0, ev.user.astype(np.int64) * n_slots + slot, -1)
-        offsets, rows = c.sorted_rows(ev, key, ev.num_users * n_slots, None, nthreads)
+        key = _funnels.slot_keys(ev.user, ev.event, lut, n_slots, nthreads)
+        # each (user, slot)'s rows in time order, with their times in that order
+        offsets, rows, _, tsr = c.sorted_rows(ev, key, ev.num_users * n_slots, None, nthreads,
+                                              copies=True)
+        del key
         prow = c.period_of_rows(ev, pm, first)
         hist = _funnels.best_steps(
-            offsets, ev.ts[rows], np.ascontiguousarray(prow[rows]),
+            offsets, tsr, np.ascontiguousarray(prow[rows]),
             None if seg is None else np.ascontiguousarray(seg.codes[rows]),
             np.asarray([slot_names.index(s) for s in steps], dtype=np.int32), n_slots,
             ev.num_users, window_us, len(labels), pm.count, nthreads)

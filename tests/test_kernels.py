@@ -3,6 +3,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engage_core import _activity, _bytes_index, _cohorts, _ingest, _retention
 
@@ -239,3 +241,33 @@ def test_segment_sums_add_each_segment_in_ascending_order(threads):
     a = _common.tally(index, 50, np.nan_to_num(values))
     b = _common.tally(index[perm], 50, np.nan_to_num(values)[perm])
     assert a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(groups=st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=300), min_size=1,
+                       max_size=6),
+       shape=st.sampled_from(["as drawn", "sorted", "reversed", "few values"]),
+       threads=st.integers(1, 3))
+def test_bucket_medians_equal_statistics_median(groups, shape, threads):
+    # selection (not a sort) finds the middle values: any order, duplicates, even counts
+    import statistics
+
+    from engage_core import _sequences
+
+    keys, values = [], []
+    for k, g in enumerate(groups):
+        g = {"sorted": sorted(g), "reversed": sorted(g, reverse=True),
+             "few values": [x % 3 for x in g]}.get(shape, g)
+        groups[k] = g
+        keys += [k] * len(g)
+        values += g
+    order = np.random.default_rng(len(values)).permutation(len(values)) if shape == "as drawn" \
+        else np.arange(len(values))
+    got = _sequences.bucket_medians(np.asarray(keys, dtype=np.int64)[order],
+                                    np.asarray(values, dtype=np.int64)[order], len(groups), threads)
+    for k, g in enumerate(groups):
+        if g:
+            assert got[k] == (float(statistics.median(g)) if len(g) % 2 else
+                              (float(sorted(g)[len(g) // 2 - 1]) + float(sorted(g)[len(g) // 2])) / 2)
+        else:
+            assert np.isnan(got[k])
