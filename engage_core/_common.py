@@ -188,7 +188,8 @@ def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
     from engage_core import _sequences
 
     major = None if first is None else day_offsets(ev, first)
-    return _sequences.sort_rows(np.ascontiguousarray(key, dtype=np.int64), major, ev.ts, mask,
+    key = np.ascontiguousarray(key, dtype=np.int32 if key.dtype == np.int32 else np.int64)
+    return _sequences.sort_rows(key, major, ev.ts, mask,
                                 int(n_keys), nthreads, copies)
 
 
@@ -284,10 +285,11 @@ def tally(index, size: int, weights=None) -> np.ndarray:
     if len(w) and not np.array_equal(w, np.rint(w)):
         from engage_core import _sequences
 
-        # grouped by index (a counting sort), each group added in ascending order: the
-        # same bits as a lexsort by (index, weight) and a bincount, in linear time
-        offsets, grouped = _sequences.group_values(np.ascontiguousarray(index), int(size),
-                                                   np.ascontiguousarray(w))
+        # sorted by weight (numpy's vectorised sort, NaN last), then grouped by index (a
+        # stable counting sort): each group in ascending order, added left to right
+        order = np.argsort(w)
+        offsets, grouped = _sequences.group_values(np.ascontiguousarray(index[order]), int(size),
+                                                   np.ascontiguousarray(w[order]))
         return _sequences.segment_sums(offsets, grouped, 1)
     return np.bincount(index, weights=w, minlength=size)
 
@@ -317,13 +319,13 @@ def numeric_column(ev: Events, name: str, role: str):
 def report_rejected(rejected, metric: str, ev: Events, reasons) -> None:
     """Append ``pa.Table(metric, reason, row)`` of rejected rows to the list ``rejected``.
 
-    ``reasons`` is a list of ``(reason, boolean mask over kept rows)``; rows come out in
-    input order."""
+    ``reasons`` is a list of ``(reason, boolean mask over kept rows, or the positions of
+    the rejected kept rows)``; rows come out in input order."""
     if rejected is None:
         return
     rows, why = [], []
     for reason, mask in reasons:
-        idx = np.nonzero(mask)[0]
+        idx = np.nonzero(mask)[0] if np.asarray(mask).dtype == bool else np.asarray(mask)
         rows.append(ev.row[idx])
         why.extend([reason] * len(idx))
     row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)

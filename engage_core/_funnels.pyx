@@ -102,16 +102,21 @@ def best_steps(const int64_t[::1] offsets, const int64_t[::1] tsr, const int32_t
     return np.asarray(hist).sum(axis=0)
 
 
+ctypedef fused key_t:
+    int32_t
+    int64_t
+
+
 def slot_keys(const int32_t[::1] user, const int32_t[::1] event, const int64_t[::1] slot_of,
-              int64_t n_slots, int nthreads):
-    """Each row's key ``user * n_slots + slot`` (int64), where ``slot_of[event + 1]`` is the
-    slot of its event code (-1: not a step; then the key is -1)."""
+              int64_t n_slots, key_t[::1] out, int nthreads):
+    """Write each row's key ``user * n_slots + slot`` to ``out`` (int32 when every key fits),
+    where ``slot_of[event + 1]`` is the slot of its event code (-1: not a step; then the key
+    is -1)."""
     cdef int64_t n = user.shape[0], i, s
-    cdef int64_t[::1] out = np.empty(n, dtype=np.int64)
     with nogil:
         if n:
-            touch_pages(&out[0], n * sizeof(int64_t))
+            touch_pages(&out[0], n * sizeof(key_t))
         for i in prange(n, num_threads=nthreads, schedule="static"):
             s = slot_of[event[i] + 1]
-            out[i] = user[i] * n_slots + s if s >= 0 else -1
+            out[i] = <key_t>(user[i] * n_slots + s) if s >= 0 else -1
     return np.asarray(out)

@@ -7,6 +7,7 @@
 # depend on the thread count.
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.math cimport fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from engage_core._hash cimport touch_pages
@@ -109,12 +110,17 @@ cdef int sort_sorted_copies(int64_t* rows, int32_t* smaj, int64_t* sts, int64_t 
     return 0
 
 
-def sort_rows(const int64_t[::1] key, major, const int64_t[::1] ts, mask, int64_t n_keys,
+ctypedef fused key_t:
+    int32_t
+    int64_t
+
+
+def sort_rows(const key_t[::1] key, major, const int64_t[::1] ts, mask, int64_t n_keys,
               int nthreads, bint copies=False):
     """The rows of each key sorted by ``(major, ts, row)``, as CSR ``(offsets[n_keys + 1],
     rows)``, and with ``copies`` the sorted copies of ``major`` (zeros when None) and ``ts``
     too: ``(offsets, rows, major_sorted, ts_sorted)``. Rows with ``key < 0`` or
-    ``mask == 0`` are left out.
+    ``mask == 0`` are left out. ``key``: int32 or int64 (no widened copy of user numbers).
 
     A stable counting sort by key (O(n + n_keys)) that, with ``copies``, writes each row's
     major and ts next to its place (random writes, cheaper than the random reads of
@@ -340,28 +346,42 @@ cdef int cmp_double_nan_last(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+DEF TWO53 = 9007199254740992.0
+
+
 def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthreads):
     """The sum of each segment ``values[offsets[s]:offsets[s + 1]]``, its terms added in
     ascending order (NaN last), left to right: a sum that depends only on the segment's
     multiset of values, not on their order (what ``_common.tally`` promises)."""
     cdef int64_t n_seg = offsets.shape[0] - 1, s, j, k, lo, hi
     cdef double[::1] out = np.zeros(max(n_seg, 0), dtype=np.float64)
-    cdef double acc, x
+    cdef double acc, x, mag
     cdef double* tmp
-    cdef bint ordered
+    cdef bint ordered, whole
     cdef int64_t fail = 0
     with nogil:
         for s in prange(n_seg, num_threads=nthreads, schedule="guided"):
             lo = offsets[s]
             hi = offsets[s + 1]
             ordered = True
-            for j in range(lo + 1, hi):
+            whole = True
+            mag = 0.0
+            for j in range(lo, hi):
+                x = values[j]
                 # not (previous <= this), with NaN last: out of order
-                if not (values[j - 1] <= values[j] or values[j] != values[j]):
+                if j > lo and not (values[j - 1] <= x or x != x):
                     ordered = False
+                # whole numbers whose magnitudes add up to under 2**53: every partial sum
+                # is exact in any order, so the sum needs no sort (event weights, counts)
+                if whole:
+                    if fabs(x) < TWO53 and x == <double>(<int64_t>x):
+                        mag = mag + fabs(x)
+                    else:
+                        whole = False
+                if not ordered and not whole:
                     break
             acc = 0.0
-            if ordered:
+            if ordered or (whole and mag < TWO53):
                 for j in range(lo, hi):
                     acc = acc + values[j]
             else:

@@ -23,22 +23,42 @@ from engage_core.events import Events
 
 
 def _orders(ev: Events, purchase_events, revenue: str, metric: str, rejected):
-    """(uint8 mask of accepted orders, revenue values); reports rejected orders."""
+    """(uint8 mask of accepted orders, revenue values); reports rejected orders. Checked
+    once per (events, column) and kept on the Events: commerce and cohort revenue share it."""
     names = c.event_names(purchase_events, "purchase_events")
     values, valid = c.numeric_column(ev, revenue, "revenue")
-    mask = ev.event_mask(names, "purchase_events")
-    is_order = np.ones(ev.num_rows, dtype=bool) if mask is None else mask.astype(bool)
-    present = is_order & (valid != 0)
-    finite = np.isfinite(values)
-    null = is_order & (valid == 0)
-    not_finite = present & ~finite
-    with np.errstate(invalid="ignore"):
-        negative = present & finite & (values < 0)
-    c.report_rejected(rejected, metric, ev, [("revenue_null", null),
-                                             ("revenue_negative", negative),
-                                             ("revenue_not_finite", not_finite)])
-    ok = present & finite & ~negative
-    return ok.astype(np.uint8), values
+    key = (c.names_key(names), revenue)
+    cache = ev.__dict__.setdefault("_orders_cache", {})
+    if key not in cache:
+        mask = ev.event_mask(names, "purchase_events")
+        is_order = np.ones(ev.num_rows, dtype=bool) if mask is None else mask.astype(bool)
+        present = is_order & (valid != 0)
+        finite = np.isfinite(values)
+        null = is_order & (valid == 0)
+        not_finite = present & ~finite
+        with np.errstate(invalid="ignore"):
+            negative = present & finite & (values < 0)
+        ok = (present & finite & ~negative).view(np.uint8)
+        ok.flags.writeable = False
+        reasons = [(why, np.nonzero(m)[0]) for why, m in (
+            ("revenue_null", null), ("revenue_negative", negative),
+            ("revenue_not_finite", not_finite))]
+        cache[key] = {"ok": ok, "reasons": reasons, "runs": {}}
+    entry = cache[key]
+    c.report_rejected(rejected, metric, ev, entry["reasons"])
+    return entry, values
+
+
+def _order_runs(ev: Events, entry, actor, n_actors, prow, pm, first, values, nthreads):
+    """The (actor, period) runs of the accepted orders; the users' runs are kept with the
+    orders (commerce and cohort revenue of the same period read the same runs)."""
+    if actor is not ev.user:
+        return c.actor_runs(ev, actor, n_actors, entry["ok"], prow, nthreads, first, value=values)
+    key = (pm.kind, first, len(pm.of_day))
+    if key not in entry["runs"]:
+        entry["runs"][key] = c.actor_runs(ev, actor, n_actors, entry["ok"], prow, nthreads,
+                                          first, value=values)
+    return entry["runs"][key]
 
 
 def _axes(ev, period, breakdown, end_day):
@@ -63,7 +83,7 @@ def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", pe
     (2, 3, 60.0, 20.0, 1)
     """
     nthreads = c.threads_or_default(threads)
-    mask, values = _orders(ev, purchase_events, revenue, "commerce", rejected)
+    accepted, values = _orders(ev, purchase_events, revenue, "commerce", rejected)
     first, n_days, seg, labels, pm, n_periods = _axes(ev, period, breakdown, end_day)
     size = len(labels) * n_periods
     cust, orders, repeat, returning = (np.zeros(size, dtype=np.int64) for _ in range(4))
@@ -71,7 +91,7 @@ def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", pe
     if n_days:
         prow = c.period_of_rows(ev, pm, first)
         for actor, n_actors, group in c.actor_passes(ev, breakdown):
-            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=values)
+            r = _order_runs(ev, accepted, actor, n_actors, prow, pm, first, values, nthreads)
             idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
             cust += c.tally(idx, size)
             orders += c.tally(idx, size, r["rows"].astype(np.float64)).astype(np.int64)
@@ -104,7 +124,8 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
     nthreads = c.threads_or_default(threads)
     if not isinstance(max_offset, int) or isinstance(max_offset, bool) or max_offset < 0:
         raise ConfigError(f"max_offset: expected a whole number >= 0, found {max_offset!r}")
-    mask, values = _orders(ev, purchase_events, revenue, "cohort_revenue", rejected)
+    accepted, values = _orders(ev, purchase_events, revenue, "cohort_revenue", rejected)
+    mask = accepted["ok"]
     first, n_days, seg, labels, pm, n_periods = _axes(ev, period, breakdown, end_day)
     n_groups, n_k = len(labels), max_offset + 1
     size = np.zeros((n_groups, n_periods), dtype=np.int64)
@@ -118,7 +139,7 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
         cohort = np.where(has, pm.of_day[np.clip(first_day, 0, None)], -1)
         group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
         prow = c.period_of_rows(ev, pm, first)
-        r = c.actor_runs(ev, ev.user, ev.num_users, mask, prow, nthreads, first, value=values)
+        r = _order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values, nthreads)
         k = r["period"] - cohort[r["actor"]]
         keep = (k >= 0) & (k < n_k)
         ucoh, uk, usum = cohort[r["actor"]][keep], k[keep], r["sum"][keep]

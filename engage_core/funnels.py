@@ -71,7 +71,9 @@ def funnel(ev: Events, *, name, steps, conversion_window=7 * 86400, period="week
         for code, ev_name in enumerate(ev.event_names):
             if ev_name in slot_names:
                 lut[code + 1] = slot_names.index(ev_name)
-        key = _funnels.slot_keys(ev.user, ev.event, lut, n_slots, nthreads)
+        wide = ev.num_users * n_slots >= 2**31
+        key = _funnels.slot_keys(ev.user, ev.event, lut, n_slots,
+                                 np.empty(ev.num_rows, np.int64 if wide else np.int32), nthreads)
         # each (user, slot)'s rows in time order, with their times in that order
         offsets, rows, _, tsr = c.sorted_rows(ev, key, ev.num_users * n_slots, None, nthreads,
                                               copies=True)

@@ -271,3 +271,24 @@ def test_bucket_medians_equal_statistics_median(groups, shape, threads):
                               (float(sorted(g)[len(g) // 2 - 1]) + float(sorted(g)[len(g) // 2])) / 2)
         else:
             assert np.isnan(got[k])
+
+
+@settings(max_examples=80, deadline=None)
+@given(segments=st.lists(st.lists(st.one_of(st.integers(-10**6, 10**6).map(float),
+                                            st.sampled_from([2.0**52, -(2.0**52), 2.0**53 + 2,
+                                                             0.5, -0.0, 1e300])),
+                                  max_size=40), min_size=1, max_size=8),
+       threads=st.integers(1, 3))
+def test_segment_sums_of_whole_numbers_skip_the_sort_with_the_same_bits(segments, threads):
+    # whole numbers with small magnitudes add up exactly in any order; large ones (or a
+    # fraction) take the sorted path: either way the bits of the ascending-order sum
+    from engage_core import _sequences
+
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in segments])]).astype(np.int64)
+    values = np.asarray([x for s in segments for x in s], dtype=np.float64)
+    got = _sequences.segment_sums(offsets, values, threads)
+    for k, seg in enumerate(segments):
+        acc = 0.0
+        for x in sorted(seg):
+            acc += x
+        assert got[k] == acc and np.signbit(got[k]) == np.signbit(acc)
