@@ -8,7 +8,7 @@
 # slower (0.66 s instead of 0.42 s): grouping the rows sends every row's bytes, offsets and
 # id to random places, three misses per row instead of one prefetched one.
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -240,25 +240,20 @@ cdef class BytesIndex:
         the array's offset), ``data`` the uint8 values buffer, ``valid`` a uint8 mask or None.
         ``nthreads`` threads hash the values (ids do not depend on it).
         """
-        cdef int64_t n = offsets.shape[0] - 1
-        cdef int32_t[::1] out = np.empty(max(n, 0), dtype=np.int32)
-        cdef const uint8_t[::1] v
-        cdef const uint8_t[::1] d = data if data.shape[0] else np.zeros(1, dtype=np.uint8)
-        cdef const int32_t[::1] o32
-        cdef const int64_t[::1] o64
-        cdef bint all_valid = valid is None
+        return self.encode_chunks(BytesChunks([(offsets, data, valid)]), None, nthreads)
+
+    def encode_chunks(self, BytesChunks chunks, out_array=None, int nthreads=1):
+        """Dense ids of every value of ``chunks`` (-1 for nulls), written to ``out_array``
+        (int32) when given: one parallel hashing pass over all the chunks, the table sized
+        once from all their hashes, one sequential pass, one parallel check."""
+        cdef int64_t n = chunks.n
+        cdef int32_t[::1] out = (np.empty(max(n, 0), dtype=np.int32) if out_array is None
+                                 else out_array)
         cdef int rc
         if n <= 0:
             return np.asarray(out)
-        v = np.ones(1, dtype=np.uint8) if all_valid else valid
-        if offsets.dtype == np.int32:
-            o32 = offsets
-            with nogil:
-                rc = _encode_bytes(self, o32, &d[0], v, all_valid, out, nthreads)
-        else:
-            o64 = offsets
-            with nogil:
-                rc = _encode_bytes(self, o64, &d[0], v, all_valid, out, nthreads)
+        with nogil:
+            rc = _encode_bytes(self, chunks, out, nthreads)
         if rc != 0:
             raise MemoryError()
         return np.asarray(out)
@@ -273,63 +268,170 @@ cdef class BytesIndex:
         return np.asarray(offs), np.asarray(data)
 
 
-ctypedef fused offset_t:
-    int32_t
-    int64_t
+cdef class BytesChunks:
+    """Arrow string / binary chunks (``(offsets, data, valid)`` each: int32 or int64 offsets,
+    all of one width, already shifted by the array's offset; uint8 data; uint8 validity or
+    None) read by ``BytesIndex.encode_chunks`` as one column."""
+    cdef readonly list keep
+    cdef int64_t[::1] offs
+    cdef int64_t[::1] data
+    cdef int64_t[::1] valid
+    cdef int64_t[::1] start
+    cdef readonly int64_t n
+    cdef bint wide
+
+    def __init__(self, parts):
+        cdef const uint8_t[::1] d
+        cdef const uint8_t[::1] v
+        cdef const int32_t[::1] o32
+        cdef const int64_t[::1] o64
+        cdef int64_t k
+        kept = []
+        for offsets, data, valid in parts:
+            if len(offsets) <= 1:
+                continue
+            data = data if len(data) else np.zeros(1, dtype=np.uint8)
+            kept.append((offsets, np.ascontiguousarray(data, dtype=np.uint8),
+                         None if valid is None else np.ascontiguousarray(valid, dtype=np.uint8)))
+        widths = {np.dtype(o.dtype) for o, _, _ in kept}
+        if len(widths) > 1 or widths - {np.dtype(np.int32), np.dtype(np.int64)}:
+            raise TypeError(f"offsets: expected all int32 or all int64, found {widths}")
+        self.wide = widths == {np.dtype(np.int64)}
+        self.keep = kept  # the buffers stay alive as long as this object
+        self.offs = np.zeros(max(len(kept), 1), dtype=np.int64)
+        self.data = np.zeros(max(len(kept), 1), dtype=np.int64)
+        self.valid = np.zeros(max(len(kept), 1), dtype=np.int64)
+        self.start = np.zeros(len(kept) + 1, dtype=np.int64)
+        for k in range(len(kept)):
+            offsets, data, valid = kept[k]
+            if self.wide:
+                o64 = offsets
+                self.offs[k] = <int64_t><intptr_t>&o64[0]
+            else:
+                o32 = offsets
+                self.offs[k] = <int64_t><intptr_t>&o32[0]
+            d = data
+            self.data[k] = <int64_t><intptr_t>&d[0]
+            if valid is not None:
+                v = valid
+                self.valid[k] = <int64_t><intptr_t>&v[0]
+            self.start[k + 1] = self.start[k] + len(offsets) - 1
+        self.n = self.start[len(kept)]
+
+    def __len__(self):
+        return self.n
 
 
-cdef int _encode_bytes(BytesIndex ix, const offset_t[::1] offsets, const uint8_t* base,
-                       const uint8_t[::1] valid, bint all_valid, int32_t[::1] out,
+cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nogil:
+    """The chunk holding ``row`` (0 <= row < start[last])."""
+    cdef int64_t lo = 0, hi = start.shape[0] - 2, mid
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if start[mid] <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+cdef inline int64_t off_at(int64_t p, bint wide, int64_t j) noexcept nogil:
+    return (<const int64_t*><intptr_t>p)[j] if wide else (<const int32_t*><intptr_t>p)[j]
+
+
+cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
                        int nthreads) noexcept nogil:
-    """Four passes: hash every value (parallel); give each row the id of its hash (one
-    prefetched slot per row); check every row's bytes against its id's stored bytes
-    (parallel); look up exactly the rows whose bytes differ (a 64-bit hash collision:
-    practically never, but ids are exact)."""
-    cdef int64_t i, n = out.shape[0], bad = 0
-    cdef int32_t j
-    cdef int64_t lo, ln
+    """Four passes: hash every value (parallel, each thread a range of rows across chunks);
+    give each row the id of its hash (one prefetched slot per row); check every row's bytes
+    against its id's stored bytes (parallel); look up exactly the rows whose bytes differ
+    (a 64-bit hash collision: practically never, but ids are exact)."""
+    cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, o0, o1, lo, ln, total = 0
+    cdef int32_t r
+    cdef int th
+    cdef bint wide = ch.wide
+    cdef const int64_t[::1] offs = ch.offs
+    cdef const int64_t[::1] data = ch.data
+    cdef const int64_t[::1] valid = ch.valid
+    cdef const int64_t[::1] start = ch.start
+    cdef const uint8_t* base
+    cdef const uint8_t* v
     cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
     if hbuf == NULL:
         return -1
     touch_pages(hbuf, n * sizeof(uint64_t))
     touch_pages(&out[0], n * sizeof(int32_t))
-    for i in prange(n, num_threads=nthreads, schedule="static"):
-        hbuf[i] = hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
+    for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+        a = n * th // nthreads
+        b = n * (th + 1) // nthreads
+        c = chunk_at(start, a) if a < b else 0
+        while a < b:
+            e = min(b, start[c + 1])
+            s0 = start[c]
+            base = <const uint8_t*><intptr_t>data[c]
+            for i in range(a, e):
+                o0 = off_at(offs[c], wide, i - s0)
+                o1 = off_at(offs[c], wide, i - s0 + 1)
+                hbuf[i] = hash_bytes(base + o0, o1 - o0)
+            a = e
+            c = c + 1
     if ix.size == 0 and n >= (1 << 16):
-        # a first large batch: size the table and the arena once (no rehash, no copy)
+        # a first large input: size the table and the arena once (no rehash, no copy)
+        for c in range(start.shape[0] - 1):
+            total = total + (off_at(offs[c], wide, start[c + 1] - start[c]) - off_at(offs[c], wide, 0))
         lo = estimate_distinct(hbuf, n, False, nthreads)
-        ln = <int64_t>((<double>(offsets[n] - offsets[0]) / n) * lo * 1.1) + 64
+        ln = <int64_t>((<double>total / n) * lo * 1.1) + 64
         if ix._reserve(lo, ln) != 0:
             free(hbuf)
             return -1
-    for i in range(n):
-        if i + AHEAD < n:
-            ENGAGE_PREFETCH(&ix.slots[hbuf[i + AHEAD] & <uint64_t>(ix.cap - 1)])
-        if not all_valid and not valid[i]:
-            out[i] = -1
-            continue
-        j = ix._by_hash(hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i], &lo)
-        if j < 0:
-            free(hbuf)
-            return -1
-        out[i] = j
-        hbuf[i] = <uint64_t>lo  # the hash is not needed any more: keep the value's place
-    for i in prange(n, num_threads=nthreads, schedule="static"):
-        if i + AHEAD < n:
-            ENGAGE_PREFETCH(ix.arena + hbuf[i + AHEAD])
-        if out[i] < 0:
-            continue
-        if not same_bytes(ix.arena + hbuf[i], base + offsets[i], offsets[i + 1] - offsets[i]):
-            out[i] = -3
-            bad += 1
+    for c in range(start.shape[0] - 1):
+        s0 = start[c]
+        base = <const uint8_t*><intptr_t>data[c]
+        v = <const uint8_t*><intptr_t>valid[c]
+        for i in range(s0, start[c + 1]):
+            if i + AHEAD < n:
+                ENGAGE_PREFETCH(&ix.slots[hbuf[i + AHEAD] & <uint64_t>(ix.cap - 1)])
+            if v != NULL and not v[i - s0]:
+                out[i] = -1
+                continue
+            o0 = off_at(offs[c], wide, i - s0)
+            o1 = off_at(offs[c], wide, i - s0 + 1)
+            r = ix._by_hash(hbuf[i], base + o0, o1 - o0, &lo)
+            if r < 0:
+                free(hbuf)
+                return -1
+            out[i] = r
+            hbuf[i] = <uint64_t>lo  # the hash is not needed any more: keep the value's place
+    for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+        a = n * th // nthreads
+        b = n * (th + 1) // nthreads
+        c = chunk_at(start, a) if a < b else 0
+        while a < b:
+            e = min(b, start[c + 1])
+            s0 = start[c]
+            base = <const uint8_t*><intptr_t>data[c]
+            for i in range(a, e):
+                if i + AHEAD < e:
+                    ENGAGE_PREFETCH(ix.arena + hbuf[i + AHEAD])
+                if out[i] < 0:
+                    continue
+                o0 = off_at(offs[c], wide, i - s0)
+                o1 = off_at(offs[c], wide, i - s0 + 1)
+                if not same_bytes(ix.arena + hbuf[i], base + o0, o1 - o0):
+                    out[i] = -3
+                    bad += 1
+            a = e
+            c = c + 1
     if bad:
-        for i in range(n):
-            if out[i] == -3:
-                ln = offsets[i + 1] - offsets[i]
-                j = ix._lookup(hash_bytes(base + offsets[i], ln), base + offsets[i], ln)
-                if j < 0:
-                    free(hbuf)
-                    return -1
-                out[i] = j
+        for c in range(start.shape[0] - 1):
+            s0 = start[c]
+            base = <const uint8_t*><intptr_t>data[c]
+            for i in range(s0, start[c + 1]):
+                if out[i] == -3:
+                    o0 = off_at(offs[c], wide, i - s0)
+                    ln = off_at(offs[c], wide, i - s0 + 1) - o0
+                    r = ix._lookup(hash_bytes(base + o0, ln), base + o0, ln)
+                    if r < 0:
+                        free(hbuf)
+                        return -1
+                    out[i] = r
     free(hbuf)
     return 0

@@ -44,8 +44,8 @@ def is_stringlike(t: pa.DataType) -> bool:
             or pa.types.is_binary_view(t))
 
 
-def encode_bytes(arr: pa.Array, index: "_bytes_index.BytesIndex", nthreads: int = 1) -> np.ndarray:
-    """Dense ids of a string/binary array's values (-1 for nulls); ``nthreads`` hash."""
+def _bytes_part(arr: pa.Array):
+    """``(offsets, data, valid)`` views of a string / binary array (views cast to large)."""
     t = arr.type
     if pa.types.is_string_view(t):
         arr = pc.cast(arr, pa.large_string())
@@ -55,11 +55,23 @@ def encode_bytes(arr: pa.Array, index: "_bytes_index.BytesIndex", nthreads: int 
     large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
     odt = np.int64 if large else np.int32
     _, obuf, dbuf = arr.buffers()
-    if len(arr) == 0:
-        return np.zeros(0, dtype=np.int32)
     offsets = np.frombuffer(obuf, dtype=odt, count=len(arr) + 1, offset=arr.offset * np.dtype(odt).itemsize)
     data = np.frombuffer(dbuf, dtype=np.uint8) if dbuf is not None and dbuf.size else np.zeros(0, np.uint8)
-    return index.encode(offsets, data, validity(arr), nthreads)
+    return offsets, data, validity(arr)
+
+
+def encode_bytes(arr: pa.Array, index: "_bytes_index.BytesIndex", nthreads: int = 1) -> np.ndarray:
+    """Dense ids of a string/binary array's values (-1 for nulls); ``nthreads`` hash."""
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int32)
+    return index.encode(*_bytes_part(arr), nthreads)
+
+
+def bytes_chunks(column: pa.ChunkedArray) -> "_bytes_index.BytesChunks":
+    """A string / binary column's chunks, read by ``BytesIndex.encode_chunks`` as one."""
+    from engage_core import _bytes_index
+
+    return _bytes_index.BytesChunks([_bytes_part(c) for c in column.chunks if len(c)])
 
 
 def int64_keys(arr: pa.Array) -> np.ndarray:

@@ -391,12 +391,13 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     rows_read = skipped_user = skipped_ts = 0
     day_of = _DayMapper(calendar, threads, timestamp)
     whole = None
-    if (isinstance(user_index, RangeIndex) and not is_date
+    if (isinstance(data, pa.Table) and not is_date and data.num_rows
+            and not pa.types.is_dictionary(schema.field(user_id).type)
             and data.column(user_id).null_count == 0 and data.column(timestamp).null_count == 0):
-        # an in-memory table without nulls: users and days in one parallel pass each over
-        # every chunk (not one pass per record batch)
-        whole = _whole_columns(data.column(timestamp), id_keys, user_index, day_of, threads,
-                               timestamp)
+        # an in-memory table without nulls: users and days in one pass each over every
+        # chunk (not one per record batch), the hash tables sized once from all the keys
+        whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys,
+                               user_index, day_of, threads, timestamp)
     id_keys = None  # int64 copies of narrower ids go now
     for batch in batches:
         n = batch.num_rows
@@ -469,12 +470,19 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     return ev
 
 
-def _whole_columns(tcol: pa.ChunkedArray, keys, index: RangeIndex, day_of: "_DayMapper",
-                   threads: int, name: str):
-    """(users, timestamp chunks, days) of a table's columns without nulls: each one
-    parallel pass over every chunk, written into arrays allocated once."""
-    n = len(keys)
-    users = index.encode(keys, None, threads, _columns.touched(np.empty(n, dtype=np.int32)))
+def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
+                   day_of: "_DayMapper", threads: int, name: str):
+    """(users, timestamp chunks, days) of a table's columns without nulls: each one pass
+    over every chunk, written into arrays allocated once."""
+    n = len(ucol)
+    out = _columns.touched(np.empty(n, dtype=np.int32))
+    if isinstance(index, RangeIndex):
+        users = index.encode(keys, None, threads, out)
+    elif isinstance(index, _ingest.Int64Index):  # keys too spread out for a RangeIndex
+        parts = [k for k, _ in keys.arrays]
+        users = index.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None, threads)
+    else:
+        users = index.encode_chunks(arrow_io.bytes_chunks(ucol), out, threads)
     try:
         ts = [arrow_io.timestamp_us(c)[0] for c in tcol.chunks if len(c)]
     except OverflowError:

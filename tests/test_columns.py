@@ -170,10 +170,19 @@ def test_days_of_chunks_and_their_bounds(zone, micros, cuts, threads):
     assert mapper.bounds == ((min(want), max(want)) if want else (None, None))
 
 
-def test_prepare_events_on_many_chunks_equals_one_chunk():
+@pytest.mark.parametrize("ids", ["narrow int", "sparse int", "string", "large_binary"])
+def test_prepare_events_on_many_chunks_equals_one_chunk(ids):
+    # a table of many record batches is read in one pass per column (ids in one hash
+    # table sized once): the same users, days and ids as one batch
     rng = np.random.default_rng(11)
     n = 20_000
-    t = pa.table({"user_id": pa.array(rng.integers(5, 3000, n), pa.int32()),
+    raw = rng.integers(5, 3000, n)
+    user = {"narrow int": pa.array(raw, pa.int32()),
+            "sparse int": pa.array(raw * 2**40, pa.int64()),
+            "string": pa.array([f"u{x:x}" for x in raw]),
+            "large_binary": pa.array([b"\x00" * (x % 5) + bytes(str(x), "ascii") for x in raw],
+                                     pa.large_binary())}[ids]
+    t = pa.table({"user_id": user,
                   "ts": pa.array(rng.integers(1_700_000_000_000_000, 1_720_000_000_000_000, n),
                                  pa.timestamp("us", tz="UTC")),
                   "event": pa.array(rng.choice(["a", "b"], n))})

@@ -225,3 +225,22 @@ def test_a_reader_is_read_ahead_and_its_errors_reach_the_caller():
 
     with pytest.raises(OSError, match="disk gone"):
         ec.prepare_events(pa.RecordBatchReader.from_batches(table.schema, failing()), event=None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.text(max_size=12)), max_size=150),
+       cuts=st.lists(st.integers(0, 150), max_size=5), large=st.booleans(),
+       threads=st.integers(1, 4))
+def test_bytes_index_reads_chunks_as_one_column(values, cuts, large, threads):
+    # ids by first appearance across chunks, -1 for nulls, whatever the chunking
+    from engage_core import _bytes_index, arrow_io
+
+    bounds = sorted({0, len(values), *(min(c, len(values)) for c in cuts)})
+    typ = pa.large_string() if large else pa.string()
+    column = pa.chunked_array([pa.array(values[a:b], typ) for a, b in zip(bounds, bounds[1:])],
+                              type=typ)
+    got = _bytes_index.BytesIndex(4).encode_chunks(arrow_io.bytes_chunks(column), None, threads)
+    ids, want = {}, []
+    for v in values:
+        want.append(-1 if v is None else ids.setdefault(v, len(ids)))
+    assert got.tolist() == want

@@ -107,14 +107,15 @@ def _commerce_partials(ev, o, revenue, period, end_day, rejected) -> dict:
     """Per (period, segment): customers, orders, repeat and returning customers, and the
     revenue terms (each customer's revenue in the period)."""
     nthreads = c.threads_or_default(None)
-    mask, values = _commerce._orders(ev, list(o.purchase_events), revenue, "commerce", rejected)
+    accepted, values = _commerce._orders(ev, list(o.purchase_events), revenue, "commerce",
+                                         rejected)
     first, n_days, seg, labels, pm, n_periods = _commerce._axes(ev, period, o.breakdown, end_day)
     size = len(labels) * n_periods
     acc = np.zeros((4, size), dtype=np.int64)
     gs, ps, vs = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
     prow = c.period_of_rows(ev, pm, first)
     for actor, n_actors, group in c.actor_passes(ev, o.breakdown):
-        r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=values)
+        r = _commerce._order_runs(ev, accepted, actor, n_actors, prow, pm, first, values, nthreads)
         g = group[r["actor"]].astype(np.int64)
         idx = g * n_periods + r["period"]
         acc[0] += np.bincount(idx, minlength=size)
@@ -144,7 +145,9 @@ def _cohort_revenue_partials(ev, o, revenue, period, end_day, rejected) -> dict:
 
     nthreads = c.threads_or_default(None)
     table = _engine_cohort_revenue(ev, o, revenue, period, end_day, rejected)
-    mask, values = _commerce._orders(ev, list(o.purchase_events), revenue, "cohort_revenue", None)
+    accepted, values = _commerce._orders(ev, list(o.purchase_events), revenue, "cohort_revenue",
+                                         None)
+    mask = accepted["ok"]
     first, n_days, seg, labels, pm, n_periods = _commerce._axes(ev, period, o.breakdown, end_day)
     first_day, first_seg, _ = _cohorts.first_rows(
         ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
@@ -152,7 +155,8 @@ def _cohort_revenue_partials(ev, o, revenue, period, end_day, rejected) -> dict:
     cohort = np.where(first_day >= 0, pm.of_day[np.clip(first_day, 0, None)], -1)
     group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
     prow = c.period_of_rows(ev, pm, first)
-    r = c.actor_runs(ev, ev.user, ev.num_users, mask, prow, nthreads, first, value=values)
+    r = _commerce._order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values,
+                              nthreads)
     k = r["period"] - cohort[r["actor"]]
     keep = (k >= 0) & (k <= o.max_offset)
     coh, kk, val = cohort[r["actor"]][keep], k[keep], r["sum"][keep]
