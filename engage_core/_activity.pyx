@@ -58,9 +58,61 @@ cdef extern from *:
     """
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
     #define ENGAGE_ATOMIC_OR(p, x) __atomic_fetch_or((p), (x), __ATOMIC_RELAXED)
+
+    /* The window counts of a few 64-user columns of day bitmaps (bitmap_window_counts).
+       Built twice on x86-64 Linux, with and without the popcnt instruction (one popcount
+       per day, column and window), the right one picked when the module loads. */
+    #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+    __attribute__((target_clones("popcnt", "default")))
+    #endif
+    static void engage_column_windows(const uint64_t* bits, int64_t words, int64_t D,
+                                      int64_t j0, int64_t j1, const int32_t* win, int nw,
+                                      uint64_t* tile, uint64_t* pre, uint64_t* suf,
+                                      int64_t* counts, int64_t* first) {
+        /* the tile's words, day after day (sequential reads), laid out column by column */
+        for (int64_t d = 0; d < D; d++)
+            for (int64_t j = j0; j < j1; j++)
+                tile[(j - j0) * D + d] = bits[d * words + j];
+        for (int64_t j = j0; j < j1; j++) {
+            const uint64_t* col = tile + (j - j0) * D;
+            uint64_t seen = 0;
+            for (int64_t d = 0; d < D; d++) {
+                first[d] += __builtin_popcountll(col[d] & ~seen);
+                seen |= col[d];
+            }
+            for (int w = 0; w < nw; w++) {
+                int64_t W = win[w], k;
+                int64_t* cnt = counts + (int64_t)w * D;
+                if (W == 1) {
+                    for (int64_t d = 0; d < D; d++) cnt[d] += __builtin_popcountll(col[d]);
+                    continue;
+                }
+                /* van Herk / Gil-Werman: OR over blocks of W days from each block's start
+                   (pre) and to its end (suf); a window is suf[start] | pre[end] */
+                k = 0;
+                for (int64_t d = 0; d < D; d++) {
+                    pre[d] = k == 0 ? col[d] : (pre[d - 1] | col[d]);
+                    k = k + 1 == W ? 0 : k + 1;
+                }
+                k = (D - 1) % W;  /* the position of day d in its block, counted down */
+                for (int64_t d = D - 1; d >= 0; d--) {
+                    suf[d] = (k == W - 1 || d == D - 1) ? col[d] : (suf[d + 1] | col[d]);
+                    k = k == 0 ? W - 1 : k - 1;
+                }
+                for (int64_t e = 0; e < D; e++) {
+                    uint64_t x = e < W - 1 ? pre[e] : (suf[e - W + 1] | pre[e]);
+                    cnt[e] += __builtin_popcountll(x);
+                }
+            }
+        }
+    }
     """
     void ENGAGE_PREFETCH(const void* p) noexcept nogil
     void atomic_or "ENGAGE_ATOMIC_OR"(uint64_t* p, uint64_t x) noexcept nogil
+    void column_windows "engage_column_windows"(
+        const uint64_t* bits, int64_t words, int64_t D, int64_t j0, int64_t j1,
+        const int32_t* win, int nw, uint64_t* tile, uint64_t* pre, uint64_t* suf,
+        int64_t* counts, int64_t* first) noexcept nogil
 
 
 # Per-actor bitsets are used while they take at most this many bytes (and no more than
@@ -179,6 +231,88 @@ def _actor_days_sort(const int32_t[::1] actor, const int32_t[::1] day, mask, int
             for j in range(ucount[a]):
                 out[offsets[a] + j] = buf[start[a] + j]
     return np.asarray(offsets), np.asarray(out)
+
+
+def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n_users,
+                int n_days, int nthreads, int32_t first=0):
+    """One bitmap of users per day (``uint64[n_days, ceil(n_users / 64)]``, bit ``u`` of day
+    ``d - first`` set when user ``u`` has a row that day). Rows with ``user < 0`` or (when
+    ``mask`` is given) ``mask == 0`` are left out.
+
+    Threads take contiguous ranges of rows. A day that only one thread's range reaches (in
+    a time-ordered log, all but the days where the ranges meet) gets its bits by a plain OR,
+    without a branch; a day that several reach, by an atomic OR when the bit is not set yet.
+    A time-ordered log sets bits in the bitmaps of the days at hand, which stay in cache."""
+    cdef int64_t words = (n_users + 63) // 64
+    cdef int64_t n = user.shape[0], i, u, a, b
+    cdef uint64_t[:, ::1] bits = np.zeros((max(n_days, 1), max(words, 1)), dtype=np.uint64)
+    cdef int32_t[::1] lo = np.full(nthreads, n_days, dtype=np.int32)
+    cdef int32_t[::1] hi = np.full(nthreads, -1, dtype=np.int32)
+    cdef uint8_t[::1] shared = np.zeros(max(n_days, 1), dtype=np.uint8)
+    cdef const uint8_t[::1] m
+    cdef bint use_mask = mask is not None
+    cdef int32_t d, dmin, dmax
+    cdef uint64_t x
+    cdef uint64_t* p
+    cdef int t
+    m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    with nogil:
+        if nthreads > 1:  # pages faulted in by one thread; the days each thread's rows reach
+            touch_pages(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t))
+            for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+                a = n * t // nthreads
+                b = n * (t + 1) // nthreads
+                dmin = n_days
+                dmax = -1
+                for i in range(a, b):
+                    dmin = min(dmin, day[i] - first)
+                    dmax = max(dmax, day[i] - first)
+                lo[t] = dmin
+                hi[t] = dmax
+    if nthreads > 1:
+        reach = np.zeros(max(n_days, 1) + 1, dtype=np.int32)
+        for t in range(nthreads):
+            if lo[t] <= hi[t]:
+                reach[lo[t]] += 1
+                reach[hi[t] + 1] -= 1
+        shared = (np.cumsum(reach[:-1]) > 1).astype(np.uint8)
+    with nogil:
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            u = user[i]
+            if u < 0 or (use_mask and not m[i]):
+                continue
+            d = day[i] - first
+            x = (<uint64_t>1) << (u & 63)
+            p = &bits[d, u >> 6]
+            if not shared[d]:
+                p[0] = p[0] | x
+            elif not (p[0] & x):
+                atomic_or(p, x)
+    return np.asarray(bits)[:n_days]
+
+
+def bitmap_window_counts(const uint64_t[:, ::1] bits, const int32_t[::1] windows, int nthreads):
+    """Distinct users per (window, day) and users whose first day is each day, from
+    ``day_bitmaps``: ``(counts[W, D], first[D])``, as ``window_counts`` gives them for one
+    group. Threads take tiles of columns (64 users each) sized to stay in cache, copied day
+    after day (sequential reads) into a column-major scratch tile."""
+    cdef int64_t D = bits.shape[0], words = bits.shape[1] if D else 0
+    cdef int nw = windows.shape[0]
+    cdef int64_t[:, :, ::1] counts = np.zeros((nthreads, nw, max(D, 1)), dtype=np.int64)
+    cdef int64_t[:, ::1] first = np.zeros((nthreads, max(D, 1)), dtype=np.int64)
+    cdef int64_t width = max(8, min(512, ((256 << 10) // (8 * max(D, 1))) // 8 * 8))
+    cdef uint64_t[:, ::1] scratch = np.empty((nthreads, (width + 2) * max(D, 1)), dtype=np.uint64)
+    cdef int64_t tiles = (words + width - 1) // width, k
+    cdef int t
+    if D == 0 or nw == 0:
+        return np.zeros((nw, D), dtype=np.int64), np.zeros(D, dtype=np.int64)
+    with nogil:
+        for k in prange(tiles, num_threads=nthreads, schedule="guided"):
+            t = threadid()
+            column_windows(&bits[0, 0], words, D, k * width, min(k * width + width, words),
+                           &windows[0], nw, &scratch[t, 0], &scratch[t, width * D],
+                           &scratch[t, (width + 1) * D], &counts[t, 0, 0], &first[t, 0])
+    return np.asarray(counts).sum(axis=0)[:, :D], np.asarray(first).sum(axis=0)[:D]
 
 
 def window_counts(const int64_t[::1] offsets, const int32_t[::1] days,

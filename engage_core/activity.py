@@ -16,20 +16,52 @@ from engage_core import _common as c
 from engage_core.events import Events
 
 
-def _activity_passes(ev: Events, events, breakdown, first: int, nthreads: int):
-    """Yield ``(actor_offsets, actor_days, actor_group, n_groups)`` for 'all' then segments."""
-    offsets, days = c.user_days(ev, first, events, nthreads)
-    yield offsets, days, np.zeros(ev.num_users, dtype=np.int32), 1
+def _activity_passes(ev: Events, events, breakdown, first: int, nthreads: int,
+                     users: bool = True):
+    """Yield ``(actor_offsets, actor_days, actor_group, n_groups)`` for 'all' (unless not
+    ``users``) then segments."""
+    if users:
+        offsets, days = c.user_days(ev, first, events, nthreads)
+        yield offsets, days, np.zeros(ev.num_users, dtype=np.int32), 1
     seg = ev.segment(breakdown)
     if seg is not None:
         offsets, days, actor_seg = c.segment_days(ev, first, events, breakdown, nthreads)
         yield offsets, days, actor_seg, seg.count
 
 
+# Day bitmaps (n_days x n_users bits) are used for the 'all' rows while they take at most
+# this many bytes and the users' sorted days are not already at hand.
+DAY_BITMAP_BUDGET = 256 << 20
+
+
+def _user_day_bitmaps(ev: Events, events, first: int, n_days: int, nthreads: int):
+    """The users' day bitmaps (``_activity.day_bitmaps``), or None when the users' sorted
+    days are already computed (another metric asked) or the bitmaps would be too large."""
+    cache = ev.__dict__.setdefault("_days_cache", {})
+    names = c.names_key(events)
+    key = ("bitmaps", first, n_days, names)
+    if key not in cache:
+        if ("user", first, names) in cache or n_days * ((ev.num_users + 63) // 64) * 8 > DAY_BITMAP_BUDGET:
+            return None
+        cache[key] = _activity.day_bitmaps(ev.user, ev.day, ev.event_mask(names), ev.num_users,
+                                           n_days, nthreads, first)
+    return cache[key]
+
+
 def _window_counts(ev, windows, events, breakdown, first, n_days, nthreads):
-    """(counts[W, G, D], first_day_counts[G, D]) with group 0 = 'all'."""
+    """(counts[W, G, D], first_day_counts[G, D]) with group 0 = 'all'.
+
+    The 'all' rows come from one bitmap of users per day when the users' sorted days are
+    not at hand (a time-ordered log sets bits in the bitmaps of the days at hand, which stay
+    in cache; the windows are ORs of 64-user columns over days), else from those days."""
     counts, firsts = [], []
-    for offsets, days, group, n_groups in _activity_passes(ev, events, breakdown, first, nthreads):
+    bitmaps = _user_day_bitmaps(ev, events, first, n_days, nthreads)
+    if bitmaps is not None:
+        cnt, fst = _activity.bitmap_window_counts(bitmaps, windows, nthreads)
+        counts.append(cnt[:, None, :])
+        firsts.append(fst[None, :])
+    for offsets, days, group, n_groups in _activity_passes(ev, events, breakdown, first,
+                                                            nthreads, users=bitmaps is None):
         cnt, fst = _activity.window_counts(offsets, days, group, n_groups, n_days, windows, nthreads)
         counts.append(cnt)
         firsts.append(fst)
@@ -48,6 +80,7 @@ def active_users(ev: Events, *, windows=(1, 7, 30), events=None, breakdown=None,
     [('2025-01-01', 1, 1), ('2025-01-01', 7, 1), ('2025-01-02', 1, 0), ('2025-01-02', 7, 1), ('2025-01-03', 1, 2), ('2025-01-03', 7, 2)]
     """
     nthreads = c.threads_or_default(threads)
+    events = c.event_names(events, "events")  # a name or a list of names
     win = c.check_windows(windows, "windows")
     first, n_days = c.day_range(ev, end_day)
     labels = c.labels_for(ev.segment(breakdown))
@@ -68,6 +101,7 @@ def engagement_daily(ev: Events, *, mau_window=30, events=None, breakdown=None,
                      end_day=None, threads=None) -> pa.Table:
     """DAU, WAU, MAU, stickiness, new and total users and the engagement rate per day."""
     nthreads = c.threads_or_default(threads)
+    events = c.event_names(events, "events")  # a name or a list of names
     win = c.check_windows([1, 7, mau_window], "mau_window")
     first, n_days = c.day_range(ev, end_day)
     labels = c.labels_for(ev.segment(breakdown))
@@ -96,6 +130,7 @@ def stickiness(ev: Events, *, period="week", events=None, breakdown=None, end_da
                threads=None) -> pa.Table:
     """Users active on exactly ``days_active`` distinct days of each period."""
     nthreads = c.threads_or_default(threads)
+    events = c.event_names(events, "events")  # a name or a list of names
     first, n_days = c.day_range(ev, end_day)
     labels = c.labels_for(ev.segment(breakdown))
     if n_days == 0:

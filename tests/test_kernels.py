@@ -292,3 +292,21 @@ def test_segment_sums_of_whole_numbers_skip_the_sort_with_the_same_bits(segments
         for x in sorted(seg):
             acc += x
         assert got[k] == acc and np.signbit(got[k]) == np.signbit(acc)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(-1, 140), st.integers(0, 99)), max_size=400),
+       n_days=st.integers(100, 130), windows=st.sampled_from([[1], [1, 7, 30], [2, 64, 200]]),
+       masked=st.booleans(), threads=st.integers(1, 3))
+def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows, masked, threads):
+    # the bitmap path (users per day, ORs over 64-user columns) equals the sorted-days path
+    user = np.asarray([u for u, _ in rows], dtype=np.int32)
+    day = np.asarray([d for _, d in rows], dtype=np.int32) + 700
+    mask = (np.arange(len(rows)) % 3 > 0).astype(np.uint8) if masked else None
+    win = np.asarray(windows, dtype=np.int32)
+    bits = _activity.day_bitmaps(user, day, mask, 141, n_days, threads, 700)
+    counts, first = _activity.bitmap_window_counts(bits, win, threads)
+    offsets, days = _activity.actor_days(user, day, mask, 141, n_days, 1, 700)
+    want, want_first = _activity.window_counts(offsets, days, np.zeros(141, np.int32), 1, n_days,
+                                               win, 1)
+    assert np.array_equal(counts, want[:, 0, :]) and np.array_equal(first, want_first[0])
