@@ -60,9 +60,11 @@ cdef extern from *:
     #define ENGAGE_ATOMIC_OR(p, x) __atomic_fetch_or((p), (x), __ATOMIC_RELAXED)
 
     /* The window counts of a few 64-user columns of day bitmaps (bitmap_window_counts).
-       Built twice on x86-64 Linux, with and without the popcnt instruction (one popcount
-       per day, column and window), the right one picked when the module loads. */
-    #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
+       Built twice on x86-64 Linux with glibc, with and without the popcnt instruction (one
+       popcount per day, column and window), the right one picked when the module loads
+       (an ifunc); elsewhere built once for the compiler's default target. */
+    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+        && (!defined(__clang__) || __clang_major__ >= 14)
     __attribute__((target_clones("popcnt", "default")))
     #endif
     static void engage_column_windows(const uint64_t* bits, int64_t words, int64_t D,
@@ -234,21 +236,26 @@ def _actor_days_sort(const int32_t[::1] actor, const int32_t[::1] day, mask, int
 
 
 def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n_users,
-                int n_days, int nthreads, int32_t first=0):
+                int n_days, int nthreads, int32_t first=0, of_day=None):
     """One bitmap of users per day (``uint64[n_days, ceil(n_users / 64)]``, bit ``u`` of day
-    ``d - first`` set when user ``u`` has a row that day). Rows with ``user < 0`` or (when
-    ``mask`` is given) ``mask == 0`` are left out.
+    ``d - first`` set when user ``u`` has a row that day); with ``of_day`` (int32, a
+    non-decreasing period number per day offset), one per period instead, ``n_days`` being
+    the number of periods. Rows with ``user < 0`` or (when ``mask`` is given) ``mask == 0``
+    are left out.
 
-    Threads take contiguous ranges of rows. A day that only one thread's range reaches (in
-    a time-ordered log, all but the days where the ranges meet) gets its bits by a plain OR,
-    without a branch; a day that several reach, by an atomic OR when the bit is not set yet.
-    A time-ordered log sets bits in the bitmaps of the days at hand, which stay in cache."""
+    Each thread takes a contiguous range of rows. A day that only one thread's range
+    reaches (in a time-ordered log, all but the days where the ranges meet) gets its bits
+    by a plain OR, without a branch; a day that several reach, by an atomic OR when the bit
+    is not set yet. A time-ordered log sets bits in the bitmaps of the days at hand, which
+    stay in cache."""
     cdef int64_t words = (n_users + 63) // 64
     cdef int64_t n = user.shape[0], i, u, a, b
     cdef uint64_t[:, ::1] bits = np.zeros((max(n_days, 1), max(words, 1)), dtype=np.uint64)
     cdef int32_t[::1] lo = np.full(nthreads, n_days, dtype=np.int32)
     cdef int32_t[::1] hi = np.full(nthreads, -1, dtype=np.int32)
     cdef uint8_t[::1] shared = np.zeros(max(n_days, 1), dtype=np.uint8)
+    cdef const int32_t[::1] od
+    cdef bint use_od = of_day is not None
     cdef const uint8_t[::1] m
     cdef bint use_mask = mask is not None
     cdef int32_t d, dmin, dmax
@@ -256,17 +263,21 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     cdef uint64_t* p
     cdef int t
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    od = of_day if use_od else np.zeros(1, dtype=np.int32)
     with nogil:
         if nthreads > 1:  # pages faulted in by one thread; the days each thread's rows reach
             touch_pages(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t))
             for t in prange(nthreads, num_threads=nthreads, schedule="static"):
                 a = n * t // nthreads
                 b = n * (t + 1) // nthreads
-                dmin = n_days
+                dmin = 2147483647
                 dmax = -1
                 for i in range(a, b):
                     dmin = min(dmin, day[i] - first)
                     dmax = max(dmax, day[i] - first)
+                if dmin <= dmax and use_od:  # periods do not decrease with days
+                    dmin = od[dmin]
+                    dmax = od[dmax]
                 lo[t] = dmin
                 hi[t] = dmax
     if nthreads > 1:
@@ -277,17 +288,23 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
                 reach[hi[t] + 1] -= 1
         shared = (np.cumsum(reach[:-1]) > 1).astype(np.uint8)
     with nogil:
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            u = user[i]
-            if u < 0 or (use_mask and not m[i]):
-                continue
-            d = day[i] - first
-            x = (<uint64_t>1) << (u & 63)
-            p = &bits[d, u >> 6]
-            if not shared[d]:
-                p[0] = p[0] | x
-            elif not (p[0] & x):
-                atomic_or(p, x)
+        # the same ranges of rows as above: a day not shared is written by one thread only
+        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * t // nthreads
+            b = n * (t + 1) // nthreads
+            for i in range(a, b):
+                u = user[i]
+                if u < 0 or (use_mask and not m[i]):
+                    continue
+                d = day[i] - first
+                if use_od:
+                    d = od[d]
+                x = (<uint64_t>1) << (u & 63)
+                p = &bits[d, u >> 6]
+                if not shared[d]:
+                    p[0] = p[0] | x
+                elif not (p[0] & x):
+                    atomic_or(p, x)
     return np.asarray(bits)[:n_days]
 
 

@@ -332,7 +332,7 @@ def assign_first(const int32_t[::1] rels, int32_t[::1] table, int64_t next_id):
                 table[r] = <int32_t>(next_id + k)
                 fresh[k] = r
                 k += 1
-    return np.asarray(fresh[:k])
+    return np.asarray(fresh[:k]).copy() if k < n else np.asarray(fresh)  # no slack kept
 
 
 def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_array=None):

@@ -149,6 +149,43 @@ def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"
     return cache[key]
 
 
+# Day bitmaps (n_days x n_users bits) serve the 'all' rows of the activity metrics and
+# calendar retention while they take at most this many bytes and the users' sorted days
+# are not already at hand.
+DAY_BITMAP_BUDGET = 256 << 20
+
+
+def user_day_bitmaps(ev: Events, names, first: int, n_days: int, nthreads: int,
+                     role: str = "events", period_map=None):
+    """One bitmap of the users with a qualifying event per day of the axis (cached on the
+    Events like ``user_days``), or None when the users' sorted days are already computed
+    (another metric asked for them) or the bitmaps would take more than the budget.
+
+    With ``period_map`` (a PeriodMap over the axis) the result is ``(bitmaps, period of
+    each bitmap row)``: the day bitmaps when they are at hand, else one bitmap per period
+    (cached too; a fraction of the memory)."""
+    from engage_core import _activity
+
+    cache = ev.__dict__.setdefault("_days_cache", {})
+    key = ("bitmaps", first, n_days, names_key(names))
+    too_big = n_days * ((ev.num_users + 63) // 64) * 8 > DAY_BITMAP_BUDGET
+    if ("user", first, names_key(names)) in cache and key not in cache or too_big:
+        return None
+    if period_map is not None and key not in cache:
+        pkey = ("period bitmaps", first, n_days, names_key(names), period_map.kind)
+        if pkey not in cache:
+            cache[pkey] = _activity.day_bitmaps(
+                ev.user, ev.day, ev.event_mask(names, role), ev.num_users, period_map.count,
+                nthreads, first, np.ascontiguousarray(period_map.of_day, dtype=np.int32))
+        return cache[pkey], np.arange(period_map.count, dtype=np.int32)
+    if key not in cache:
+        cache[key] = _activity.day_bitmaps(ev.user, ev.day, ev.event_mask(names, role),
+                                           ev.num_users, n_days, nthreads, first)
+    if period_map is not None:
+        return cache[key], np.ascontiguousarray(period_map.of_day, dtype=np.int32)
+    return cache[key]
+
+
 def segment_days(ev: Events, first: int, names, breakdown: str, nthreads: int):
     """CSR of each (user, segment) actor's distinct qualifying days, and each actor's segment."""
     from engage_core import _activity

@@ -7,6 +7,9 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from engage_core._hash cimport floordiv, touch_pages
 
+cdef extern from *:
+    int ctz64 "__builtin_ctzll"(unsigned long long) nogil
+
 import numpy as np
 
 cdef int64_t MAX_K = 2147483647
@@ -138,6 +141,72 @@ def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
                 if k < n_bits:
                     bits[u * words + (k >> 6)] |= (<uint64_t>1) << (k & 63)
     return np.asarray(bits), np.asarray(max_k)
+
+
+def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1] period_of_day,
+                             int n_periods, int64_t n_users, int n_bits, int nthreads):
+    """Cohorts and calendar offset bitsets (as ``offset_bits_from_days``) from the users'
+    day bitmaps (``_activity.day_bitmaps``): ``(cohort, bits, max_k)``, the cohort being the
+    period of each user's first day (-1: none).
+
+    Threads take tiles of 64-user columns: each day's words of the tile are ORed into its
+    period's words (sequential reads), then each active (user, period) pair is listed from
+    its period word, and each user's periods give the cohort (the first) and the offsets."""
+    cdef int64_t D = day_bits.shape[0], words = day_bits.shape[1] if D else 0
+    cdef int64_t bw = (n_bits + 63) // 64
+    cdef int64_t P = max(n_periods, 1), pw = (P + 63) // 64
+    cdef int64_t width = max(1, min(256, (128 << 10) // (8 * P)))
+    cdef int32_t[::1] cohort = np.full(n_users, -1, dtype=np.int32)
+    cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
+    cdef uint64_t[::1] bits = np.zeros(max(n_users * bw, 1), dtype=np.uint64)
+    cdef uint64_t[:, ::1] per = np.empty((nthreads, width * P), dtype=np.uint64)
+    cdef uint64_t[:, ::1] um = np.empty((nthreads, 64 * pw), dtype=np.uint64)
+    cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1, j, d, p, q, b, u, k, c, top, w
+    cdef uint64_t x
+    cdef int t
+    if D == 0 or words == 0:
+        return np.asarray(cohort), np.asarray(bits), np.asarray(max_k)
+    with nogil:
+        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
+        for tile in prange(tiles, num_threads=nthreads, schedule="guided"):
+            t = threadid()
+            j0 = tile * width
+            j1 = min(j0 + width, words)
+            for q in range((j1 - j0) * P):
+                per[t, q] = 0
+            for d in range(D):
+                p = period_of_day[d]
+                for j in range(j0, j1):
+                    per[t, (j - j0) * P + p] |= day_bits[d, j]
+            for j in range(j0, j1):
+                for q in range(64 * pw):
+                    um[t, q] = 0
+                for p in range(P):  # each active (user, period) pair of the column
+                    x = per[t, (j - j0) * P + p]
+                    while x:
+                        b = ctz64(x)
+                        um[t, b * pw + (p >> 6)] |= (<uint64_t>1) << (p & 63)
+                        x = x & (x - 1)
+                for b in range(64):
+                    u = j * 64 + b
+                    if u >= n_users:
+                        break
+                    c = -1  # the first period, then each period's offset from it
+                    top = -1
+                    for w in range(pw):
+                        x = um[t, b * pw + w]
+                        while x:
+                            p = w * 64 + ctz64(x)
+                            x = x & (x - 1)
+                            if c < 0:
+                                c = p
+                            k = p - c
+                            top = k
+                            if k < n_bits:
+                                bits[u * bw + (k >> 6)] |= (<uint64_t>1) << (k & 63)
+                    cohort[u] = <int32_t>c
+                    max_k[u] = <int32_t>top
+    return np.asarray(cohort), np.asarray(bits), np.asarray(max_k)
 
 
 def cohort_instant_range(const int32_t[::1] cohort, const int32_t[::1] group,

@@ -29,25 +29,6 @@ def _activity_passes(ev: Events, events, breakdown, first: int, nthreads: int,
         yield offsets, days, actor_seg, seg.count
 
 
-# Day bitmaps (n_days x n_users bits) are used for the 'all' rows while they take at most
-# this many bytes and the users' sorted days are not already at hand.
-DAY_BITMAP_BUDGET = 256 << 20
-
-
-def _user_day_bitmaps(ev: Events, events, first: int, n_days: int, nthreads: int):
-    """The users' day bitmaps (``_activity.day_bitmaps``), or None when the users' sorted
-    days are already computed (another metric asked) or the bitmaps would be too large."""
-    cache = ev.__dict__.setdefault("_days_cache", {})
-    names = c.names_key(events)
-    key = ("bitmaps", first, n_days, names)
-    if key not in cache:
-        if ("user", first, names) in cache or n_days * ((ev.num_users + 63) // 64) * 8 > DAY_BITMAP_BUDGET:
-            return None
-        cache[key] = _activity.day_bitmaps(ev.user, ev.day, ev.event_mask(names), ev.num_users,
-                                           n_days, nthreads, first)
-    return cache[key]
-
-
 def _window_counts(ev, windows, events, breakdown, first, n_days, nthreads):
     """(counts[W, G, D], first_day_counts[G, D]) with group 0 = 'all'.
 
@@ -55,7 +36,7 @@ def _window_counts(ev, windows, events, breakdown, first, n_days, nthreads):
     not at hand (a time-ordered log sets bits in the bitmaps of the days at hand, which stay
     in cache; the windows are ORs of 64-user columns over days), else from those days."""
     counts, firsts = [], []
-    bitmaps = _user_day_bitmaps(ev, events, first, n_days, nthreads)
+    bitmaps = c.user_day_bitmaps(ev, events, first, n_days, nthreads)
     if bitmaps is not None:
         cnt, fst = _activity.bitmap_window_counts(bitmaps, windows, nthreads)
         counts.append(cnt[:, None, :])

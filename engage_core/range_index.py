@@ -40,8 +40,8 @@ class RangeIndex:
     def __init__(self, lo: int, table: np.ndarray, fresh: list, threads: int):
         self.lo = lo
         self._table = table
-        self._keys = (np.concatenate(fresh) if fresh else np.zeros(0, np.int32)).astype(np.int64)
-        self._keys += lo
+        # keys as offsets from ``lo`` (int32, half the memory of int64 keys)
+        self._rel = np.concatenate(fresh) if len(fresh) != 1 else fresh[0]
         self._threads = threads
 
     @classmethod
@@ -61,7 +61,7 @@ class RangeIndex:
         return cls(lo, table, [fresh], threads)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._rel)
 
     def encode(self, keys, valid=None, nthreads: int | None = None,
                out: np.ndarray | None = None) -> np.ndarray:
@@ -73,4 +73,6 @@ class RangeIndex:
 
     def keys(self) -> np.ndarray:
         """The distinct keys, by dense id (int64)."""
-        return self._keys
+        keys = self._rel.astype(np.int64)
+        keys += self.lo
+        return keys

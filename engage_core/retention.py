@@ -83,9 +83,20 @@ class _State:
         self.empty = False
         length = ROLLING_US.get(period, 0)
         same_events = c.names_key(start_events) == c.names_key(return_events)
+        bitmaps = None
         if not self.rolling and self.seg is None and same_events:
-            # Calendar retention whose cohort comes from the same events as the returns:
-            # everything is in the users' sorted active days (shared with other metrics).
+            bitmaps = c.user_day_bitmaps(ev, return_events, self.first, self.n_days, nthreads,
+                                         "return_events", period_map=self.pm)
+        if bitmaps is not None:
+            # Calendar retention whose cohort comes from the same events as the returns,
+            # from bitmaps of users per day (shared with the activity metrics) or per
+            # period: each user's periods, the first one their cohort.
+            bits_map, of_row = bitmaps
+            self.cohort, bits, max_k = _retention.offset_bits_from_bitmaps(
+                bits_map, of_row, self.pm.count, ev.num_users, n_bits, nthreads)
+            self.group = np.zeros(ev.num_users, dtype=np.int32)
+        elif not self.rolling and self.seg is None and same_events:
+            # The same, from the users' sorted active days (shared with other metrics).
             offsets, days = c.user_days(ev, self.first, return_events, nthreads, "return_events")
             has = offsets[1:] > offsets[:-1]
             first_day = days[np.minimum(offsets[:-1], max(len(days) - 1, 0))] if len(days) else offsets[:-1]

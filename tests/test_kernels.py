@@ -310,3 +310,29 @@ def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows,
     want, want_first = _activity.window_counts(offsets, days, np.zeros(141, np.int32), 1, n_days,
                                                win, 1)
     assert np.array_equal(counts, want[:, 0, :]) and np.array_equal(first, want_first[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(-1, 200), st.integers(0, 299)), max_size=500),
+       period_len=st.sampled_from([1, 3, 7, 31]), n_bits=st.integers(1, 130),
+       threads=st.integers(1, 3))
+def test_retention_offsets_from_day_bitmaps_equal_those_from_sorted_days(rows, period_len, n_bits,
+                                                                          threads):
+    # cohorts, offset bitsets and largest offsets: the bitmap path equals the sorted-days one
+    # (periods of 1 day give over 64 periods, past one word of periods per user)
+    user = np.asarray([u for u, _ in rows], dtype=np.int32)
+    day = np.asarray([d for _, d in rows], dtype=np.int32)
+    n_days, n_users = 300, 201
+    of_day = (np.arange(n_days) // period_len).astype(np.int32)
+    n_periods = int(of_day[-1]) + 1
+    bitmaps = _activity.day_bitmaps(user, day, None, n_users, n_days, threads, 0)
+    cohort, bits, max_k = _retention.offset_bits_from_bitmaps(bitmaps, of_day, n_periods, n_users,
+                                                              n_bits, threads)
+    offsets, days = _activity.actor_days(user, day, None, n_users, n_days, 1, 0)
+    has = offsets[1:] > offsets[:-1]
+    first_day = days[np.minimum(offsets[:-1], max(len(days) - 1, 0))] if len(days) else offsets[:-1]
+    want_cohort = np.where(has, of_day[np.clip(first_day, 0, None)], -1).astype(np.int32)
+    want_bits, want_max = _retention.offset_bits_from_days(offsets, days, want_cohort, of_day,
+                                                           n_bits, 1)
+    assert np.array_equal(cohort, want_cohort)
+    assert np.array_equal(bits, want_bits) and np.array_equal(max_k, want_max)
