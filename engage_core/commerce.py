@@ -49,16 +49,20 @@ def _orders(ev: Events, purchase_events, revenue: str, metric: str, rejected):
     return entry, values
 
 
-def _order_runs(ev: Events, entry, actor, n_actors, prow, pm, first, values, nthreads):
-    """The (actor, period) runs of the accepted orders; the users' runs are kept with the
-    orders (commerce and cohort revenue of the same period read the same runs)."""
+def _order_runs(ev: Events, entry, actor, n_actors, prow, pm, first, values, nthreads,
+                keep: bool = True):
+    """The (actor, period) runs of the accepted orders. The users' runs are kept with the
+    orders for cohort revenue of the same period (the pipeline runs it right after
+    commerce), which takes them (``keep=False``): they do not outlive the pair."""
     if actor is not ev.user:
         return c.actor_runs(ev, actor, n_actors, entry["ok"], prow, nthreads, first, value=values)
     key = (pm.kind, first, len(pm.of_day))
-    if key not in entry["runs"]:
-        entry["runs"][key] = c.actor_runs(ev, actor, n_actors, entry["ok"], prow, nthreads,
-                                          first, value=values)
-    return entry["runs"][key]
+    runs = entry["runs"].pop(key, None)
+    if runs is None:
+        runs = c.actor_runs(ev, actor, n_actors, entry["ok"], prow, nthreads, first, value=values)
+    if keep:
+        entry["runs"][key] = runs
+    return runs
 
 
 def _axes(ev, period, breakdown, end_day):
@@ -139,7 +143,8 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
         cohort = np.where(has, pm.of_day[np.clip(first_day, 0, None)], -1)
         group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
         prow = c.period_of_rows(ev, pm, first)
-        r = _order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values, nthreads)
+        r = _order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values, nthreads,
+                        keep=False)
         k = r["period"] - cohort[r["actor"]]
         keep = (k >= 0) & (k < n_k)
         ucoh, uk, usum = cohort[r["actor"]][keep], k[keep], r["sum"][keep]

@@ -40,7 +40,14 @@ def _check_tiers(tiers):
     return list(tiers), np.asarray(th, dtype=np.float64)
 
 
-def _row_weights(ev: Events, weights, default_weight) -> np.ndarray:
+def _event_weights(ev: Events, weights, default_weight):
+    """``(codes, lut)``: each row's event code and the weight of each code (entry -1, the
+    last: rows without an event name), or, without an event column, ``(None, None)``."""
+    w = _row_weights(ev, weights, default_weight, per_row=False)
+    return (None, None) if w is None else (ev.event, w)
+
+
+def _row_weights(ev: Events, weights, default_weight, per_row: bool = True):
     if not _number(default_weight):
         raise ConfigError(f"default_weight: expected a finite number, found {default_weight!r}")
     weights = {} if weights is None else weights
@@ -50,12 +57,12 @@ def _row_weights(ev: Events, weights, default_weight) -> np.ndarray:
     if ev.event is None:
         if weights:
             ev.event_mask(list(weights), "weights")  # raises: no event column
-        return np.full(ev.num_rows, float(default_weight))
-    lut = np.full(len(ev.event_names) + 1, float(default_weight))
+        return np.full(ev.num_rows, float(default_weight)) if per_row else None
+    lut = np.full(len(ev.event_names) + 1, float(default_weight))  # last: no event name
     for code, name in enumerate(ev.event_names):
         if name in weights:
-            lut[code + 1] = float(weights[name])
-    return lut[ev.event + 1]
+            lut[code] = float(weights[name])
+    return lut[ev.event] if per_row else lut
 
 
 def _scored_runs(ev, weights, default_weight, tiers, events, period, breakdown, end_day,
@@ -63,7 +70,8 @@ def _scored_runs(ev, weights, default_weight, tiers, events, period, breakdown, 
     """Axes and, per pass, (runs, group per actor, tier per run)."""
     nthreads = c.threads_or_default(threads)
     names, th = _check_tiers(tiers)
-    value = _row_weights(ev, weights, default_weight)
+    codes, lut = _event_weights(ev, weights, default_weight)
+    value = codes if lut is not None else _row_weights(ev, weights, default_weight)
     events = c.event_names(events, "events")
     first, n_days = c.day_range(ev, end_day)
     pm = c.periods(ev, period, first if n_days else 0, max(n_days, 1))
@@ -72,7 +80,8 @@ def _scored_runs(ev, weights, default_weight, tiers, events, period, breakdown, 
         mask = ev.event_mask(events)  # None: every row
         prow = c.period_of_rows(ev, pm, first)
         for actor, n_actors, group in c.actor_passes(ev, breakdown):
-            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=value)
+            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=value,
+                             value_lut=lut)
             # thresholds are non-increasing: the first reached is a search over -thresholds
             tier = np.searchsorted(-th, -r["sum"], side="left")
             passes.append((r, group, tier))

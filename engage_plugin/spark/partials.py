@@ -156,7 +156,7 @@ def _cohort_revenue_partials(ev, o, revenue, period, end_day, rejected) -> dict:
     group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
     prow = c.period_of_rows(ev, pm, first)
     r = _commerce._order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values,
-                              nthreads)
+                              nthreads, keep=False)
     k = r["period"] - cohort[r["actor"]]
     keep = (k >= 0) & (k <= o.max_offset)
     coh, kk, val = cohort[r["actor"]][keep], k[keep], r["sum"][keep]
