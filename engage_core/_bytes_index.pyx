@@ -12,7 +12,8 @@ from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
-from engage_core._hash cimport big_alloc, estimate_distinct, mix64, touch_pages
+from engage_core._hash cimport (RowWalk, big_alloc, estimate_distinct, mix64, next_piece,
+                                thread_rows, touch_pages)
 
 import numpy as np
 
@@ -322,18 +323,6 @@ cdef class BytesChunks:
         return self.n
 
 
-cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nogil:
-    """The chunk holding ``row`` (0 <= row < start[last])."""
-    cdef int64_t lo = 0, hi = start.shape[0] - 2, mid
-    while lo < hi:
-        mid = (lo + hi + 1) >> 1
-        if start[mid] <= row:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 cdef inline int64_t off_at(int64_t p, bint wide, int64_t j) noexcept nogil:
     return (<const int64_t*><intptr_t>p)[j] if wide else (<const int32_t*><intptr_t>p)[j]
 
@@ -347,6 +336,7 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
     cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, o0, o1, lo, ln, total = 0
     cdef int32_t r
     cdef int th
+    cdef RowWalk rw
     cdef bint wide = ch.wide
     cdef const int64_t[::1] offs = ch.offs
     cdef const int64_t[::1] data = ch.data
@@ -360,19 +350,15 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
     touch_pages(hbuf, n * sizeof(uint64_t))
     touch_pages(&out[0], n * sizeof(int32_t))
     for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-        a = n * th // nthreads
-        b = n * (th + 1) // nthreads
-        c = chunk_at(start, a) if a < b else 0
-        while a < b:
-            e = min(b, start[c + 1])
+        rw = thread_rows(start, n, th, nthreads)
+        while next_piece(&rw, start):
+            a, e, c = rw.lo, rw.hi, rw.chunk
             s0 = start[c]
             base = <const uint8_t*><intptr_t>data[c]
             for i in range(a, e):
                 o0 = off_at(offs[c], wide, i - s0)
                 o1 = off_at(offs[c], wide, i - s0 + 1)
                 hbuf[i] = hash_bytes(base + o0, o1 - o0)
-            a = e
-            c = c + 1
     if ix.size == 0 and n >= (1 << 16):
         # a first large input: size the table and the arena once (no rehash, no copy)
         for c in range(start.shape[0] - 1):
@@ -401,11 +387,9 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
             out[i] = r
             hbuf[i] = <uint64_t>lo  # the hash is not needed any more: keep the value's place
     for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-        a = n * th // nthreads
-        b = n * (th + 1) // nthreads
-        c = chunk_at(start, a) if a < b else 0
-        while a < b:
-            e = min(b, start[c + 1])
+        rw = thread_rows(start, n, th, nthreads)
+        while next_piece(&rw, start):
+            a, e, c = rw.lo, rw.hi, rw.chunk
             s0 = start[c]
             base = <const uint8_t*><intptr_t>data[c]
             for i in range(a, e):
@@ -418,8 +402,6 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
                 if not same_bytes(ix.arena + hbuf[i], base + o0, o1 - o0):
                     out[i] = -3
                     bad += 1
-            a = e
-            c = c + 1
     if bad:
         for c in range(start.shape[0] - 1):
             s0 = start[c]

@@ -6,7 +6,7 @@
 from cython.parallel cimport prange
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, intptr_t, uint8_t, uint64_t
 
-from engage_core._hash cimport touch_pages
+from engage_core._hash cimport RowWalk, next_piece, thread_rows, touch_pages
 
 import numpy as np
 
@@ -62,18 +62,6 @@ cdef class Int64Chunks:
         return self.n
 
 
-cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nogil:
-    """The chunk holding ``row`` (0 <= row < start[last])."""
-    cdef int64_t lo = 0, hi = start.shape[0] - 2, mid
-    while lo < hi:
-        mid = (lo + hi + 1) >> 1
-        if start[mid] <= row:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def as_chunks(values, valid=None):
     """``values`` as Int64Chunks (an int64 array, with its validity, is one chunk)."""
     return values if isinstance(values, Int64Chunks) else Int64Chunks([values], [valid])
@@ -109,6 +97,7 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
     cdef int32_t d, dmin, dmax
     cdef const int64_t* p
     cdef int th
+    cdef RowWalk rw
     cdef bint fixed = False
     for k in range(n_tab):
         trans_us[k] = trans_sec[k] * 1000000
@@ -127,14 +116,12 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
         if n and out_array is None:
             touch_pages(&out[0], n * sizeof(int32_t))
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * th // nthreads
-            b = n * (th + 1) // nthreads
+            rw = thread_rows(start, n, th, nthreads)
             cnt = 0
             dmin = 2147483647
             dmax = -2147483647 - 1
-            c = chunk_at(start, a) if a < b else 0
-            while a < b:
-                e = min(b, start[c + 1])
+            while next_piece(&rw, start):
+                a, e, c = rw.lo, rw.hi, rw.chunk
                 p = <const int64_t*><intptr_t>data[c]
                 s0 = start[c]
                 if fixed:
@@ -166,8 +153,6 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
                         out[i] = d
                         dmin = min(dmin, d)
                         dmax = max(dmax, d)
-                a = e
-                c = c + 1
             outside[th] = cnt
             day_lo[th] = dmin
             day_hi[th] = dmax
@@ -175,48 +160,6 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
         return np.asarray(out), 0, None, None
     return (np.asarray(out), int(np.asarray(outside).sum()), int(np.asarray(day_lo).min()),
             int(np.asarray(day_hi).max()))
-
-
-ctypedef fused minmax_t:
-    int32_t
-    int64_t
-
-
-def minmax(const minmax_t[::1] values, valid=None, int nthreads=1):
-    """(min, max) of the values (int32 or int64) where ``valid`` (uint8, or None: all) is
-    set; (None, None) when there is none."""
-    cdef int64_t n = values.shape[0], i, a, b, x, mn, mx, c
-    cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
-    cdef bint all_valid = valid is None
-    cdef int64_t[::1] lo = np.full(nthreads, INT64_MAX, dtype=np.int64)
-    cdef int64_t[::1] hi = np.full(nthreads, INT64_MIN, dtype=np.int64)
-    cdef int64_t[::1] cnt = np.zeros(nthreads, dtype=np.int64)
-    cdef int t
-    with nogil:
-        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * t // nthreads
-            b = n * (t + 1) // nthreads
-            mn = INT64_MAX
-            mx = INT64_MIN
-            c = 0
-            if all_valid:  # a branch-free loop the compiler vectorises
-                for i in range(a, b):
-                    mn = min(mn, <int64_t>values[i])
-                    mx = max(mx, <int64_t>values[i])
-                c = b - a
-            else:
-                for i in range(a, b):
-                    if v[i]:
-                        x = values[i]
-                        mn = min(mn, x)
-                        mx = max(mx, x)
-                        c = c + 1
-            lo[t] = mn
-            hi[t] = mx
-            cnt[t] = c
-    if sum(cnt) == 0:
-        return None, None
-    return int(min(lo)), int(max(hi))
 
 
 def chunks_minmax(Int64Chunks col, int nthreads=1):
@@ -231,16 +174,15 @@ def chunks_minmax(Int64Chunks col, int nthreads=1):
     cdef const int64_t* p
     cdef const uint8_t* v
     cdef int th
+    cdef RowWalk rw
     with nogil:
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * th // nthreads
-            b = n * (th + 1) // nthreads
+            rw = thread_rows(start, n, th, nthreads)
             mn = INT64_MAX
             mx = INT64_MIN
             cnt = 0
-            c = chunk_at(start, a) if a < b else 0
-            while a < b:
-                e = min(b, start[c + 1])
+            while next_piece(&rw, start):
+                a, e, c = rw.lo, rw.hi, rw.chunk
                 p = <const int64_t*><intptr_t>data[c]
                 v = <const uint8_t*><intptr_t>vdata[c]
                 s0 = start[c]
@@ -255,8 +197,6 @@ def chunks_minmax(Int64Chunks col, int nthreads=1):
                             mn = min(mn, p[i])
                             mx = max(mx, p[i])
                             cnt = cnt + 1
-                a = e
-                c = c + 1
             lo[th] = mn
             hi[th] = mx
             count[th] = cnt
@@ -283,16 +223,15 @@ def new_keys(Int64Chunks col, int64_t lo, int64_t span, int nthreads=1):
     cdef const uint8_t* v
     cdef int32_t[::1] out
     cdef int th
+    cdef RowWalk rw
     cap = min((n + nthreads - 1) // nthreads, span) + 1  # + 1: the branch-free store below
     cdef int32_t[:, ::1] lists = np.empty((nthreads, max(cap, 1)), dtype=np.int32)
     with nogil:
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * th // nthreads
-            b = n * (th + 1) // nthreads
+            rw = thread_rows(start, n, th, nthreads)
             cnt = 0
-            c = chunk_at(start, a) if a < b else 0
-            while a < b:
-                e = min(b, start[c + 1])
+            while next_piece(&rw, start):
+                a, e, c = rw.lo, rw.hi, rw.chunk
                 p = <const int64_t*><intptr_t>data[c]
                 v = <const uint8_t*><intptr_t>vdata[c]
                 s0 = start[c]
@@ -308,8 +247,6 @@ def new_keys(Int64Chunks col, int64_t lo, int64_t span, int nthreads=1):
                     lists[th, cnt] = <int32_t>r
                     cnt = cnt + ((word & bit) == 0)
                     seen[th, w] = word | bit
-                a = e
-                c = c + 1
             count[th] = cnt
     out = np.empty(sum(count), dtype=np.int32)
     a = 0
@@ -347,15 +284,14 @@ def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_a
     cdef const int64_t* p
     cdef const uint8_t* v
     cdef int th
+    cdef RowWalk rw
     with nogil:
         if n and out_array is None:
             touch_pages(&out[0], n * sizeof(int32_t))
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * th // nthreads
-            b = n * (th + 1) // nthreads
-            c = chunk_at(start, a) if a < b else 0
-            while a < b:
-                e = min(b, start[c + 1])
+            rw = thread_rows(start, n, th, nthreads)
+            while next_piece(&rw, start):
+                a, e, c = rw.lo, rw.hi, rw.chunk
                 p = <const int64_t*><intptr_t>data[c]
                 v = <const uint8_t*><intptr_t>vdata[c]
                 s0 = start[c]
@@ -366,8 +302,6 @@ def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_a
                         out[i] = table[p[i - s0] - lo]
                     else:
                         out[i] = -1
-                a = e
-                c = c + 1
     return np.asarray(out)
 
 

@@ -91,3 +91,46 @@ cdef inline void touch_pages(void* p, size_t nbytes) noexcept nogil:
     cdef volatile char* c = <volatile char*>p
     for i in range(0, nbytes, 4096):
         c[i] = c[i]
+
+
+cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nogil:
+    """The chunk holding ``row`` (``0 <= row < start[last]``) of chunks that start at rows
+    ``start`` (ascending, ``start[0] = 0``): threads that take a range of rows across
+    chunks (_columns.Int64Chunks, _bytes_index.BytesChunks) find where theirs begins."""
+    cdef int64_t lo = 0, hi = start.shape[0] - 2, mid
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if start[mid] <= row:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+cdef struct RowWalk:
+    int64_t lo      # the piece last returned: rows [lo, hi) of chunk ``chunk``
+    int64_t hi
+    int64_t end     # one past the thread's last row
+    int64_t chunk
+
+
+cdef inline RowWalk thread_rows(const int64_t[::1] start, int64_t n, int t,
+                                int nthreads) noexcept nogil:
+    """Thread ``t``'s share of ``n`` rows in chunks starting at ``start`` (each chunk holds a
+    row), to walk piece by piece with ``next_piece``."""
+    cdef RowWalk w
+    w.lo = n * t // nthreads
+    w.hi = w.lo
+    w.end = n * (t + 1) // nthreads
+    w.chunk = (chunk_at(start, w.lo) if w.lo < w.end else 0) - 1
+    return w
+
+
+cdef inline bint next_piece(RowWalk* w, const int64_t[::1] start) noexcept nogil:
+    """Move ``w`` to the thread's next rows inside one chunk; False when there are none."""
+    if w.hi >= w.end:
+        return False
+    w.chunk += 1
+    w.lo = w.hi
+    w.hi = min(w.end, start[w.chunk + 1])
+    return True

@@ -454,7 +454,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     if not len(day):
         bounds = (None, None)
     elif is_date:
-        bounds = _columns.minmax(day, None, threads)
+        bounds = (int(day.min()), int(day.max()))
     else:  # found while the days were computed
         bounds = day_of.bounds
     if len(day) and (bounds[0] < MIN_DAY or bounds[1] > MAX_DAY):

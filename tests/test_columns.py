@@ -112,10 +112,9 @@ def test_minmax_of_valid_values(values, valid, threads):
     mask = np.asarray((valid + [True] * len(values))[:len(values)], dtype=np.uint8)
     kept = [x for x, m in zip(values, mask) if m]
     want = (min(kept), max(kept)) if kept else (None, None)
-    assert _columns.minmax(v, mask, threads) == want
-    small = [min(max(x, -2**31), 2**31 - 1) for x in values]
-    assert _columns.minmax(np.asarray(small, dtype=np.int32), None, threads) == (
-        (min(small), max(small)) if small else (None, None))
+    assert _columns.chunks_minmax(_columns.Int64Chunks([v], [mask]), threads) == want
+    assert _columns.chunks_minmax(_columns.Int64Chunks([v]), threads) == (
+        (min(values), max(values)) if values else (None, None))
 
 
 def test_int64_index_and_range_index_agree_on_a_large_log():
