@@ -8,7 +8,11 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from engage_core._hash cimport floordiv, touch_pages
 
 cdef extern from *:
+    """
+    #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    """
     int ctz64 "__builtin_ctzll"(unsigned long long) nogil
+    void ENGAGE_PREFETCH(const void* p) noexcept nogil
 
 import numpy as np
 
@@ -36,6 +40,9 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
     cdef int32_t c
     cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    if rolling and words == 1:
+        return _rolling_bits(user, ts, m, use_mask, cohort, t0, length_us, n_bits, n_users,
+                             nthreads)
     with nogil:
         # Each thread owns a contiguous range of users: no two threads write the same word.
         for t in prange(nthreads, num_threads=nthreads, schedule="static"):
@@ -114,6 +121,67 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
                     bret[t, g, c, b] += hit
     return (np.asarray(size).sum(axis=0), np.asarray(ret).sum(axis=0),
             np.asarray(unb).sum(axis=0), np.asarray(bret).sum(axis=0)[:, :, :B])
+
+
+cdef struct UserState:
+    int64_t t0       # first start instant
+    uint64_t bits    # offsets with a return
+    int32_t cohort
+    int32_t top      # the largest offset with a return (-1: none)
+
+
+def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[::1] m,
+                  bint use_mask, const int32_t[::1] cohort, const int64_t[::1] t0,
+                  int64_t length_us, int n_bits, int64_t n_users, int nthreads):
+    """offset_bits for rolling windows and at most 64 offsets: each user's first instant,
+    offsets and cohort side by side (one cache line per row instead of four arrays), the
+    user's state of the row 16 ahead fetched meanwhile."""
+    cdef UserState[::1] st = np.zeros(max(n_users, 1), dtype=np.dtype(
+        [("t0", np.int64), ("bits", np.uint64), ("cohort", np.int32), ("top", np.int32)]))
+    cdef uint64_t[::1] bits = np.empty(max(n_users, 1), dtype=np.uint64)
+    cdef int32_t[::1] max_k = np.empty(n_users, dtype=np.int32)
+    cdef int64_t n = user.shape[0], i, u, lo, hi, k, delta
+    cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
+    cdef UserState* x
+    cdef int t
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            st[u].t0 = t0[u]
+            st[u].bits = 0
+            st[u].cohort = cohort[u]
+            st[u].top = -1
+        # Each thread owns a contiguous range of users: no two threads write one user.
+        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+            lo = n_users * t // nthreads
+            hi = n_users * (t + 1) // nthreads
+            for i in range(n):
+                if i + 16 < n:
+                    ENGAGE_PREFETCH(&st[user[i + 16]])
+                u = user[i]
+                if u < lo or u >= hi or (use_mask and not m[i]):
+                    continue
+                x = &st[u]
+                if x.cohort < 0:
+                    continue
+                delta = ts[i] - x.t0
+                if delta < 0:
+                    continue
+                # delta // length_us through a float estimate, corrected to be exact
+                k = <int64_t>(<double>delta * inv_length)
+                if k * length_us > delta:
+                    k = k - 1
+                elif (k + 1) * length_us <= delta:
+                    k = k + 1
+                if k > MAX_K:
+                    k = MAX_K
+                if k > x.top:
+                    x.top = <int32_t>k
+                if k < n_bits:
+                    x.bits = x.bits | ((<uint64_t>1) << k)
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            bits[u] = st[u].bits
+            max_k[u] = st[u].top
+    return np.asarray(bits), np.asarray(max_k)
 
 
 def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,

@@ -336,3 +336,29 @@ def test_retention_offsets_from_day_bitmaps_equal_those_from_sorted_days(rows, p
                                                            n_bits, 1)
     assert np.array_equal(cohort, want_cohort)
     assert np.array_equal(bits, want_bits) and np.array_equal(max_k, want_max)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10**8)), max_size=300),
+       length=st.sampled_from([1, 7, 10**6, 10**7]), n_bits=st.integers(1, 64),
+       masked=st.booleans(), threads=st.integers(1, 3))
+def test_rolling_offsets_of_packed_user_state_equal_the_general_pass(rows, length, n_bits, masked,
+                                                                      threads):
+    # offsets of at most 64 bits take the packed per-user path; 65 bits the general one
+    user = np.asarray([u for u, _ in rows], dtype=np.int32)
+    ts = np.asarray([t for _, t in rows], dtype=np.int64)
+    n_users = 41
+    t0 = np.full(n_users, 10**9, dtype=np.int64)
+    for u, t in rows:
+        t0[u] = min(t0[u], t + (u % 3) * 1000)  # some rows fall before the user's start
+    cohort = np.where(t0 < 10**9, np.arange(n_users) % 5, -1).astype(np.int32)
+    mask = (np.arange(len(rows)) % 4 > 0).astype(np.uint8) if masked else None
+    dayoff = np.zeros(len(rows), dtype=np.int32)
+    of_day = np.zeros(1, dtype=np.int32)
+    bits, top = _retention.offset_bits(user, ts, dayoff, mask, cohort, t0, of_day, True, length,
+                                       n_bits, n_users, threads)
+    wide, wide_top = _retention.offset_bits(user, ts, dayoff, mask, cohort, t0, of_day, True,
+                                            length, 65, n_users, threads)
+    assert np.array_equal(top, wide_top)
+    keep = np.uint64((1 << n_bits) - 1) if n_bits < 64 else np.uint64(2**64 - 1)
+    assert np.array_equal(bits, wide.reshape(n_users, 2)[:, 0] & keep)
