@@ -19,6 +19,18 @@ import numpy as np
 cdef int64_t MAX_K = 2147483647
 
 
+cdef inline int64_t rolling_offset(int64_t delta, int64_t length_us,
+                                   double inv_length) noexcept nogil:
+    """``min(delta // length_us, MAX_K)`` for ``delta >= 0``: a float estimate, corrected to
+    be exact."""
+    cdef int64_t k = <int64_t>(<double>delta * inv_length)
+    if k * length_us > delta:
+        k = k - 1
+    elif (k + 1) * length_us <= delta:
+        k = k + 1
+    return MAX_K if k > MAX_K else k
+
+
 def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] dayoff,
                 mask, const int32_t[::1] cohort, const int64_t[::1] t0,
                 const int32_t[::1] period_of_day, bint rolling, int64_t length_us,
@@ -59,14 +71,7 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
                     delta = ts[i] - t0[u]
                     if delta < 0:
                         continue
-                    # delta // length_us through a float estimate, corrected to be exact
-                    k = <int64_t>(<double>delta * inv_length)
-                    if k * length_us > delta:
-                        k = k - 1
-                    elif (k + 1) * length_us <= delta:
-                        k = k + 1
-                    if k > MAX_K:
-                        k = MAX_K
+                    k = rolling_offset(delta, length_us, inv_length)
                 else:
                     k = period_of_day[dayoff[i]] - c
                     if k < 0:
@@ -166,14 +171,7 @@ def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[
                 delta = ts[i] - x.t0
                 if delta < 0:
                     continue
-                # delta // length_us through a float estimate, corrected to be exact
-                k = <int64_t>(<double>delta * inv_length)
-                if k * length_us > delta:
-                    k = k - 1
-                elif (k + 1) * length_us <= delta:
-                    k = k + 1
-                if k > MAX_K:
-                    k = MAX_K
+                k = rolling_offset(delta, length_us, inv_length)
                 if k > x.top:
                     x.top = <int32_t>k
                 if k < n_bits:
