@@ -327,13 +327,24 @@ cdef inline int64_t off_at(int64_t p, bint wide, int64_t j) noexcept nogil:
     return (<const int64_t*><intptr_t>p)[j] if wide else (<const int32_t*><intptr_t>p)[j]
 
 
+cdef inline const uint8_t* value_at(int64_t offs, int64_t data, bint wide,
+                                    int64_t j) noexcept nogil:
+    """Where value ``j`` of a chunk starts (its offsets and data at these addresses)."""
+    return <const uint8_t*><intptr_t>data + off_at(offs, wide, j)
+
+
+cdef inline int64_t length_at(int64_t offs, bint wide, int64_t j) noexcept nogil:
+    """How many bytes value ``j`` of a chunk has."""
+    return off_at(offs, wide, j + 1) - off_at(offs, wide, j)
+
+
 cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
                        int nthreads) noexcept nogil:
     """Four passes: hash every value (parallel, each thread a range of rows across chunks);
     give each row the id of its hash (one prefetched slot per row); check every row's bytes
     against its id's stored bytes (parallel); look up exactly the rows whose bytes differ
     (a 64-bit hash collision: practically never, but ids are exact)."""
-    cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, o0, o1, lo, ln, total = 0
+    cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, lo, ln, total = 0
     cdef int32_t r
     cdef int th
     cdef RowWalk rw
@@ -354,11 +365,10 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
         while next_piece(&rw, start):
             a, e, c = rw.lo, rw.hi, rw.chunk
             s0 = start[c]
-            base = <const uint8_t*><intptr_t>data[c]
             for i in range(a, e):
-                o0 = off_at(offs[c], wide, i - s0)
-                o1 = off_at(offs[c], wide, i - s0 + 1)
-                hbuf[i] = hash_bytes(base + o0, o1 - o0)
+                base = value_at(offs[c], data[c], wide, i - s0)
+                ln = length_at(offs[c], wide, i - s0)
+                hbuf[i] = hash_bytes(base, ln)
     if ix.size == 0 and n >= (1 << 16):
         # a first large input: size the table and the arena once (no rehash, no copy)
         for c in range(start.shape[0] - 1):
@@ -370,7 +380,6 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
             return -1
     for c in range(start.shape[0] - 1):
         s0 = start[c]
-        base = <const uint8_t*><intptr_t>data[c]
         v = <const uint8_t*><intptr_t>valid[c]
         for i in range(s0, start[c + 1]):
             if i + AHEAD < n:
@@ -378,9 +387,9 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
             if v != NULL and not v[i - s0]:
                 out[i] = -1
                 continue
-            o0 = off_at(offs[c], wide, i - s0)
-            o1 = off_at(offs[c], wide, i - s0 + 1)
-            r = ix._by_hash(hbuf[i], base + o0, o1 - o0, &lo)
+            base = value_at(offs[c], data[c], wide, i - s0)
+            ln = length_at(offs[c], wide, i - s0)
+            r = ix._by_hash(hbuf[i], base, ln, &lo)
             if r < 0:
                 free(hbuf)
                 return -1
@@ -391,26 +400,23 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
         while next_piece(&rw, start):
             a, e, c = rw.lo, rw.hi, rw.chunk
             s0 = start[c]
-            base = <const uint8_t*><intptr_t>data[c]
             for i in range(a, e):
                 if i + AHEAD < e:
                     ENGAGE_PREFETCH(ix.arena + hbuf[i + AHEAD])
                 if out[i] < 0:
                     continue
-                o0 = off_at(offs[c], wide, i - s0)
-                o1 = off_at(offs[c], wide, i - s0 + 1)
-                if not same_bytes(ix.arena + hbuf[i], base + o0, o1 - o0):
+                base = value_at(offs[c], data[c], wide, i - s0)
+                ln = length_at(offs[c], wide, i - s0)
+                if not same_bytes(ix.arena + hbuf[i], base, ln):
                     out[i] = -3
                     bad += 1
     if bad:
         for c in range(start.shape[0] - 1):
-            s0 = start[c]
-            base = <const uint8_t*><intptr_t>data[c]
-            for i in range(s0, start[c + 1]):
+            for i in range(start[c], start[c + 1]):
                 if out[i] == -3:
-                    o0 = off_at(offs[c], wide, i - s0)
-                    ln = off_at(offs[c], wide, i - s0 + 1) - o0
-                    r = ix._lookup(hash_bytes(base + o0, ln), base + o0, ln)
+                    base = value_at(offs[c], data[c], wide, i - start[c])
+                    ln = length_at(offs[c], wide, i - start[c])
+                    r = ix._lookup(hash_bytes(base, ln), base, ln)
                     if r < 0:
                         free(hbuf)
                         return -1

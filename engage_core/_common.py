@@ -168,9 +168,10 @@ def user_day_bitmaps(ev: Events, names, first: int, n_days: int, nthreads: int,
 
     cache = ev.__dict__.setdefault("_days_cache", {})
     key = ("bitmaps", first, n_days, names_key(names))
-    too_big = n_days * ((ev.num_users + 63) // 64) * 8 > DAY_BITMAP_BUDGET
-    if ("user", first, names_key(names)) in cache and key not in cache or too_big:
+    if n_days * ((ev.num_users + 63) // 64) * 8 > DAY_BITMAP_BUDGET:
         return None
+    if key not in cache and ("user", first, names_key(names)) in cache:
+        return None  # the sorted days serve
     if period_map is not None and key not in cache:
         pkey = ("period bitmaps", first, n_days, names_key(names), period_map.kind)
         if pkey not in cache:

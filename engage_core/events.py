@@ -393,14 +393,15 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     # per-batch kernels on one thread leave them the other cores (measured, 50M events from
     # Parquet on 2 cores: 1.25 s with one thread per batch, 1.57 s with two)
     batch_threads = 1 if streaming else threads
-    day_of = _DayMapper(calendar, batch_threads, timestamp)
+    # an in-memory table without nulls: users and days in one pass each over every chunk
+    # (not one per record batch), the hash tables sized once from all the keys
+    whole_table = (isinstance(data, pa.Table) and not is_date and data.num_rows
+                   and not pa.types.is_dictionary(schema.field(user_id).type)
+                   and data.column(user_id).null_count == 0
+                   and data.column(timestamp).null_count == 0)
+    day_of = _DayMapper(calendar, threads if whole_table else batch_threads, timestamp)
     whole = None
-    if (isinstance(data, pa.Table) and not is_date and data.num_rows
-            and not pa.types.is_dictionary(schema.field(user_id).type)
-            and data.column(user_id).null_count == 0 and data.column(timestamp).null_count == 0):
-        # an in-memory table without nulls: users and days in one pass each over every
-        # chunk (not one per record batch), the hash tables sized once from all the keys
-        day_of = _DayMapper(calendar, threads, timestamp)
+    if whole_table:
         whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys,
                                user_index, day_of, threads, timestamp)
     id_keys = None  # int64 copies of narrower ids go now
@@ -480,14 +481,14 @@ def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
     """(users, timestamp chunks, days) of a table's columns without nulls: each one pass
     over every chunk, written into arrays allocated once."""
     n = len(ucol)
-    out = _columns.touched(np.empty(n, dtype=np.int32))
     if isinstance(index, RangeIndex):
-        users = index.encode(keys, None, threads, out)
+        users = index.encode(keys, None, threads, _columns.touched(np.empty(n, dtype=np.int32)))
     elif isinstance(index, _ingest.Int64Index):  # keys too spread out for a RangeIndex
         parts = [k for k, _ in keys.arrays]
         users = index.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None, threads)
     else:
-        users = index.encode_chunks(arrow_io.bytes_chunks(ucol), out, threads)
+        users = index.encode_chunks(arrow_io.bytes_chunks(ucol),
+                                    _columns.touched(np.empty(n, dtype=np.int32)), threads)
     try:
         ts = [arrow_io.timestamp_us(c)[0] for c in tcol.chunks if len(c)]
     except OverflowError:
