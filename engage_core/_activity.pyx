@@ -59,14 +59,11 @@ cdef extern from *:
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
     #define ENGAGE_ATOMIC_OR(p, x) __atomic_fetch_or((p), (x), __ATOMIC_RELAXED)
 
-    /* The window counts of a few 64-user columns of day bitmaps (bitmap_window_counts).
-       Built twice on x86-64 Linux with glibc, with and without the popcnt instruction (one
-       popcount per day, column and window), the right one picked when the module loads
-       (an ifunc); elsewhere built once for the compiler's default target. */
-    #if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
-        && (!defined(__clang__) || __clang_major__ >= 14)
-    __attribute__((target_clones("popcnt", "default")))
-    #endif
+    #include "_simd.h"
+    /* The window counts of a few 64-user columns of day bitmaps (bitmap_window_counts):
+       one popcount per day, column and window, with the popcnt instruction where the CPU
+       has it (ENGAGE_POPCNT_CLONES). */
+    ENGAGE_POPCNT_CLONES
     static void engage_column_windows(const uint64_t* bits, int64_t words, int64_t D,
                                       int64_t j0, int64_t j1, const int32_t* win, int nw,
                                       uint64_t* tile, uint64_t* pre, uint64_t* suf,

@@ -9,10 +9,50 @@ from engage_core._hash cimport floordiv, touch_pages
 
 cdef extern from *:
     """
+    #include "_simd.h"
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+
+    /* Cohort counts of a few 64-user columns of period bitmaps (tally_from_bitmaps), each
+       column's P words in a row: a user's cohort is their first period with a bit, so the
+       users of cohort p are new = per[p] & ~(the periods before); classic retention at
+       offset k counts new & per[p + k], unbounded new & (per[p + k] | per[p + k + 1] | ...),
+       a bracket new & (the ORed periods of its offsets). */
+    ENGAGE_POPCNT_CLONES
+    static void engage_retention_columns(const uint64_t* per, int64_t ncols, int64_t P,
+                                         int64_t K, const int32_t* br, int64_t B,
+                                         uint64_t* suf, int64_t* size, int64_t* ret,
+                                         int64_t* unb, int64_t* bret) {
+        for (int64_t j = 0; j < ncols; j++) {
+            const uint64_t* col = per + j * P;
+            uint64_t seen = 0;
+            suf[P] = 0;
+            for (int64_t p = P - 1; p >= 0; p--) suf[p] = suf[p + 1] | col[p];
+            for (int64_t p = 0; p < P; p++) {
+                uint64_t fresh = col[p] & ~seen;
+                seen |= col[p];
+                if (!fresh) continue;
+                size[p] += __builtin_popcountll(fresh);
+                int64_t kn = K < P - p ? K : P - p;
+                for (int64_t k = 0; k < kn; k++) {
+                    ret[p * K + k] += __builtin_popcountll(fresh & col[p + k]);
+                    unb[p * K + k] += __builtin_popcountll(fresh & suf[p + k]);
+                }
+                for (int64_t b = 0; b < B; b++) {
+                    uint64_t any = 0;
+                    for (int64_t k = br[2 * b]; k <= br[2 * b + 1] && p + k < P; k++)
+                        any |= col[p + k];
+                    bret[p * B + b] += __builtin_popcountll(fresh & any);
+                }
+            }
+        }
+    }
     """
     int ctz64 "__builtin_ctzll"(unsigned long long) nogil
     void ENGAGE_PREFETCH(const void* p) noexcept nogil
+    void retention_columns "engage_retention_columns"(
+        const uint64_t* per, int64_t ncols, int64_t P, int64_t K, const int32_t* br,
+        int64_t B, uint64_t* suf, int64_t* size, int64_t* ret, int64_t* unb,
+        int64_t* bret) noexcept nogil
 
 import numpy as np
 
@@ -273,6 +313,54 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
                     cohort[u] = <int32_t>c
                     max_k[u] = <int32_t>top
     return np.asarray(cohort), np.asarray(bits), np.asarray(max_k)
+
+
+# tally_from_bitmaps counts per 64-user column and period pair, the per-user path per user:
+# the first is cheaper while there are fewer periods than users in a column
+BITMAP_TALLY_MAX_PERIODS = 64
+
+
+def tally_from_bitmaps(const uint64_t[:, ::1] row_bits, const int32_t[::1] period_of_row,
+                       int n_periods, int max_offset, const int32_t[:, ::1] brackets,
+                       int nthreads):
+    """Calendar retention counts (``tally``'s four arrays, one group) straight from bitmaps
+    of users per day or per period (``_activity.day_bitmaps``; ``period_of_row``: the
+    non-decreasing period of each bitmap row), without a per-user pass.
+
+    Threads take tiles of 64-user columns: each row's words of the tile are ORed into its
+    period's words (sequential reads), then each column is counted by
+    ``engage_retention_columns`` (popcounts of 64 users at a time)."""
+    cdef int64_t R = row_bits.shape[0], words = row_bits.shape[1] if R else 0
+    cdef int64_t P = max(n_periods, 1), K = max_offset + 1, B = brackets.shape[0]
+    cdef int64_t width = max(1, min(256, (128 << 10) // (8 * P)))
+    cdef int64_t[:, ::1] size = np.zeros((nthreads, P), dtype=np.int64)
+    cdef int64_t[:, ::1] ret = np.zeros((nthreads, P * K), dtype=np.int64)
+    cdef int64_t[:, ::1] unb = np.zeros((nthreads, P * K), dtype=np.int64)
+    cdef int64_t[:, ::1] bret = np.zeros((nthreads, P * max(B, 1)), dtype=np.int64)
+    cdef uint64_t[:, ::1] per = np.empty((nthreads, width * P), dtype=np.uint64)
+    cdef uint64_t[:, ::1] suf = np.empty((nthreads, P + 1), dtype=np.uint64)
+    cdef int32_t[:, ::1] br = np.ascontiguousarray(brackets) if B else np.zeros((1, 2), np.int32)
+    cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1, j, d, q
+    cdef int32_t p
+    cdef int t
+    with nogil:
+        for tile in prange(tiles, num_threads=nthreads, schedule="guided"):
+            t = threadid()
+            j0 = tile * width
+            j1 = min(j0 + width, words)
+            for q in range((j1 - j0) * P):
+                per[t, q] = 0
+            for d in range(R):
+                p = period_of_row[d]
+                for j in range(j0, j1):
+                    per[t, (j - j0) * P + p] |= row_bits[d, j]
+            retention_columns(&per[t, 0], j1 - j0, P, K, &br[0, 0], B, &suf[t, 0],
+                              &size[t, 0], &ret[t, 0], &unb[t, 0], &bret[t, 0])
+    P = n_periods
+    return (np.asarray(size).sum(axis=0)[None, :P],
+            np.asarray(ret).sum(axis=0).reshape(1, -1, K)[:, :P],
+            np.asarray(unb).sum(axis=0).reshape(1, -1, K)[:, :P],
+            np.asarray(bret).sum(axis=0).reshape(1, -1, max(B, 1))[:, :P, :B])
 
 
 def cohort_instant_range(const int32_t[::1] cohort, const int32_t[::1] group,

@@ -87,10 +87,15 @@ class _State:
         if not self.rolling and self.seg is None and same_events:
             bitmaps = c.user_day_bitmaps(ev, return_events, self.first, self.n_days, nthreads,
                                          "return_events", period_map=self.pm)
-        if bitmaps is not None:
+        if bitmaps is not None and self.pm.count <= _retention.BITMAP_TALLY_MAX_PERIODS:
             # Calendar retention whose cohort comes from the same events as the returns,
             # from bitmaps of users per day (shared with the activity metrics) or per
-            # period: each user's periods, the first one their cohort.
+            # period, counted 64 users at a time.
+            self.size, self.ret, self.unb, self.bret = _retention.tally_from_bitmaps(
+                *bitmaps, self.pm.count, max_offset, brackets, nthreads)
+            return
+        if bitmaps is not None:
+            # The same with many periods: each user's periods, the first one their cohort.
             bits_map, of_row = bitmaps
             self.cohort, bits, max_k = _retention.offset_bits_from_bitmaps(
                 bits_map, of_row, self.pm.count, ev.num_users, n_bits, nthreads)

@@ -338,6 +338,39 @@ def test_retention_offsets_from_day_bitmaps_equal_those_from_sorted_days(rows, p
     assert np.array_equal(bits, want_bits) and np.array_equal(max_k, want_max)
 
 
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(-1, 200), st.integers(0, 299)), max_size=500),
+       period_len=st.sampled_from([5, 7, 31, 100]), max_offset=st.integers(0, 70),
+       brackets=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=3),
+       per_period=st.booleans(), threads=st.integers(1, 3))
+def test_retention_counts_from_bitmaps_equal_the_per_user_tally(rows, period_len, max_offset,
+                                                                brackets, per_period, threads):
+    # cohort sizes, classic, unbounded and bracket counts, 64 users at a time from day or
+    # period bitmaps, equal those of the per-user offsets (sorted days, then tally)
+    user = np.asarray([u for u, _ in rows], dtype=np.int32)
+    day = np.asarray([d for _, d in rows], dtype=np.int32)
+    n_days, n_users = 300, 201
+    of_day = (np.arange(n_days) // period_len).astype(np.int32)
+    n_periods = int(of_day[-1]) + 1
+    br = np.asarray([sorted(b) for b in brackets], dtype=np.int32).reshape(-1, 2)
+    if per_period:
+        bitmaps = _activity.day_bitmaps(user, day, None, n_users, n_periods, threads, 0, of_day)
+        of_row = np.arange(n_periods, dtype=np.int32)
+    else:
+        bitmaps, of_row = _activity.day_bitmaps(user, day, None, n_users, n_days, threads, 0), of_day
+    got = _retention.tally_from_bitmaps(bitmaps, of_row, n_periods, max_offset, br, threads)
+    offsets, days = _activity.actor_days(user, day, None, n_users, n_days, 1, 0)
+    has = offsets[1:] > offsets[:-1]
+    first_day = days[np.minimum(offsets[:-1], max(len(days) - 1, 0))] if len(days) else offsets[:-1]
+    cohort = np.where(has, of_day[np.clip(first_day, 0, None)], -1).astype(np.int32)
+    n_bits = max(max_offset, int(br[:, 1].max()) if len(br) else 0) + 1
+    bits, max_k = _retention.offset_bits_from_days(offsets, days, cohort, of_day, n_bits, 1)
+    want = _retention.tally(cohort, np.zeros(n_users, np.int32), 1, n_periods, bits, n_bits,
+                            max_k, max_offset, br, 1)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and np.array_equal(g, w)
+
+
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 10**8)), max_size=300),
        length=st.sampled_from([1, 7, 10**6, 10**7]), n_bits=st.integers(1, 64),
