@@ -12,6 +12,12 @@ import os
 # Set OMP_WAIT_POLICY yourself before importing engage_core to override.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+from engage_core._memory import keep_freed_memory
+
+# Large freed blocks stay in the process for reuse instead of going back to the kernel
+# (engage_core/_memory.py: why, and ENGAGE_KEEP_MEMORY=0 to turn it off).
+keep_freed_memory()
+
 from engage_core.activity import active_users, engagement_daily, stickiness
 from engage_core.calendar import Calendar
 from engage_core.cohorts import first_week, lifecycle
