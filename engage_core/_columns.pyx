@@ -68,13 +68,15 @@ def as_chunks(values, valid=None):
 
 
 def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
-               const int64_t[::1] off_after, int nthreads, out_array=None):
+               const int64_t[::1] off_after, int nthreads, out_array=None, int64_t n_days=-1):
     """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants
     (an int64 array or Int64Chunks, every value valid).
 
     The zone is given per UTC day ``lo_day + k``: its UTC offset in seconds before
     ``trans_sec[k]`` seconds into that day, and ``off_after[k]`` from then on (a day without
-    a transition has ``trans_sec[k] = 86400``). Returns the days (written to ``out_array``
+    a transition has ``trans_sec[k] = 86400``). The table covers ``n_days`` UTC days (default:
+    one per entry); a one-entry table of a zone without transitions may cover any number of
+    days (its one offset holds on all of them). Returns the days (written to ``out_array``
     when given), how many instants fall outside the table's UTC days (their day is not
     computed: the caller widens the table and redoes), and the least and greatest day
     (None, None without rows; meaningful when none is outside).
@@ -111,7 +113,9 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
         fixed = n_tab > 0 and after_us[0] == before_us[0]  # one offset all along: UTC, Etc/...
     off = before_us[0]
     lo_us = lo_day * US_PER_DAY
-    hi_us = (lo_day + n_tab) * US_PER_DAY
+    if n_days < 0 or not (fixed and n_tab == 1):
+        n_days = n_tab
+    hi_us = (lo_day + n_days) * US_PER_DAY
     with nogil:
         if n and out_array is None:
             touch_pages(&out[0], n * sizeof(int32_t))

@@ -13,12 +13,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from engage_core.errors import ConfigError
+from engage_core import _columns
+from engage_core.errors import ConfigError, SchemaError
 
 EPOCH = dt.date(1970, 1, 1)
 _UTC = dt.timezone.utc
 PERIODS = ("day", "week", "month", "quarter")
 WEEK_STARTS = ("monday", "sunday")
+# zones with one UTC offset for all time (besides Etc/GMT, Etc/GMT+1, ..., Etc/GMT-14)
+FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
+                         "Etc/Zulu", "Zulu", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich",
+                         "Etc/Greenwich", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0"})
 # Earliest / latest UTC day the calendar accepts: years 1..9999, as Python's datetime.
 MIN_DAY = (dt.date(1, 1, 2) - EPOCH).days
 MAX_DAY = (dt.date(9999, 12, 30) - EPOCH).days
@@ -57,6 +62,15 @@ class Calendar:
 
     def __repr__(self) -> str:
         return f"Calendar(timezone={self.timezone!r}, week_start={self.week_start!r})"
+
+    @property
+    def fixed_offset(self):
+        """The zone's UTC offset in seconds when it never changes (UTC, Etc/GMT+5, ...),
+        else None."""
+        name = self.timezone
+        if name in FIXED_ZONES or name.startswith("Etc/GMT"):
+            return self._offset(0)
+        return None
 
     def _offset(self, second: int) -> int:
         instant = dt.datetime.fromtimestamp(second, _UTC)
@@ -164,3 +178,51 @@ def period_map(kind: str, first_day: int, end_day: int, week_start: str = "monda
         of_day = (keys - keys[0]).astype(np.int32) if len(keys) else np.zeros(0, np.int32)
     return PeriodMap(kind, first_day, of_day, np.asarray(starts, np.int64),
                      np.asarray(lengths, np.int64))
+
+
+class DayMapper:
+    """Local days of UTC microsecond instants, batch after batch: the zone's table of UTC
+    days is computed for a range around the first batch (SLACK days either side) and only
+    recomputed, wider, when a batch has an instant outside it. ``bounds``: the least and
+    greatest day returned so far."""
+
+    SLACK = 400
+
+    def __init__(self, calendar: Calendar, threads: int, column: str):
+        self.calendar, self.threads, self.column = calendar, threads, column
+        self.lo = self.hi = self.table = None
+        self.bounds = (None, None)
+
+    def __call__(self, ts_us, out: np.ndarray | None = None) -> np.ndarray:
+        """The days of ``ts_us`` (an int64 array or ``_columns.Int64Chunks``)."""
+        if len(ts_us) == 0:
+            return np.zeros(0, dtype=np.int32)
+        if self.table is None and self.calendar.fixed_offset is not None:
+            # one offset for all time: every day of years 1..9999 in a one-entry table, no
+            # pass for the instants' range first
+            off = np.full(1, self.calendar.fixed_offset, dtype=np.int64)
+            self.lo, self.hi = MIN_DAY, MAX_DAY
+            self.table = (off, np.full(1, 86400, dtype=np.int64), off)
+        if self.table is not None:
+            days, outside, lo, hi = _columns.local_days(ts_us, self.lo, *self.table,
+                                                        self.threads, out,
+                                                        self.hi - self.lo + 1)
+            if outside == 0:
+                return self._seen(days, lo, hi)
+        lo, hi = _columns.chunks_minmax(_columns.as_chunks(ts_us), self.threads)
+        lo, hi = lo // 86_400_000_000, hi // 86_400_000_000
+        if lo < MIN_DAY or hi > MAX_DAY:
+            raise SchemaError(f"column {self.column!r} (timestamp): values outside the years 1..9999")
+        if self.table is not None:
+            lo, hi = min(lo, self.lo), max(hi, self.hi)
+        self.lo, self.hi = max(lo - self.SLACK, MIN_DAY), min(hi + self.SLACK, MAX_DAY)
+        self.table = self.calendar.utc_day_table(self.lo, self.hi)
+        days, _, lo, hi = _columns.local_days(ts_us, self.lo, *self.table, self.threads, out,
+                                              self.hi - self.lo + 1)
+        return self._seen(days, lo, hi)
+
+    def _seen(self, days, lo, hi):
+        if self.bounds[0] is not None:
+            lo, hi = min(lo, self.bounds[0]), max(hi, self.bounds[1])
+        self.bounds = (lo, hi)
+        return days

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from engage_core import _bytes_index, _columns, _ingest, arrow_io
 from engage_core.range_index import RangeIndex, column_keys
-from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, day_to_date
+from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date
 from engage_core.errors import SchemaError
 
 USER_TYPES = "any integer type, string, large_string, binary, or a dictionary of those"
@@ -399,7 +399,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                    and not pa.types.is_dictionary(schema.field(user_id).type)
                    and data.column(user_id).null_count == 0
                    and data.column(timestamp).null_count == 0)
-    day_of = _DayMapper(calendar, threads if whole_table else batch_threads, timestamp)
+    day_of = DayMapper(calendar, threads if whole_table else batch_threads, timestamp)
     whole = None
     if whole_table:
         whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys,
@@ -477,7 +477,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
 
 def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
-                   day_of: "_DayMapper", threads: int, name: str):
+                   day_of: "DayMapper", threads: int, name: str):
     """(users, timestamp chunks, days) of a table's columns without nulls: each one pass
     over every chunk, written into arrays allocated once."""
     n = len(ucol)
@@ -542,49 +542,9 @@ def local_days(column, calendar: Calendar | None = None, threads: int | None = N
     if pa.types.is_timestamp(col.type):
         ts, valid = arrow_io.timestamp_us(col)
         ts = np.where(valid.astype(bool), ts, 0) if valid is not None else ts
-        days = _DayMapper(calendar, threads or default_threads(), name)(
+        days = DayMapper(calendar, threads or default_threads(), name)(
             np.ascontiguousarray(ts, dtype=np.int64))
     else:
         days, valid = arrow_io.date_days(col)
     mask = None if valid is None else ~np.asarray(valid, dtype=bool)
     return pa.array(np.asarray(days, dtype=np.int32), pa.int32(), mask=mask).cast(pa.date32())
-
-
-class _DayMapper:
-    """Local days of UTC microsecond instants, batch after batch: the zone's table of UTC
-    days is computed for a range around the first batch (SLACK days either side) and only
-    recomputed, wider, when a batch has an instant outside it. ``bounds``: the least and
-    greatest day returned so far."""
-
-    SLACK = 400
-
-    def __init__(self, calendar: Calendar, threads: int, column: str):
-        self.calendar, self.threads, self.column = calendar, threads, column
-        self.lo = self.hi = self.table = None
-        self.bounds = (None, None)
-
-    def __call__(self, ts_us, out: np.ndarray | None = None) -> np.ndarray:
-        """The days of ``ts_us`` (an int64 array or ``_columns.Int64Chunks``)."""
-        if len(ts_us) == 0:
-            return np.zeros(0, dtype=np.int32)
-        if self.table is not None:
-            days, outside, lo, hi = _columns.local_days(ts_us, self.lo, *self.table,
-                                                        self.threads, out)
-            if outside == 0:
-                return self._seen(days, lo, hi)
-        lo, hi = _columns.chunks_minmax(_columns.as_chunks(ts_us), self.threads)
-        lo, hi = lo // 86_400_000_000, hi // 86_400_000_000
-        if lo < MIN_DAY or hi > MAX_DAY:
-            raise SchemaError(f"column {self.column!r} (timestamp): values outside the years 1..9999")
-        if self.table is not None:
-            lo, hi = min(lo, self.lo), max(hi, self.hi)
-        self.lo, self.hi = max(lo - self.SLACK, MIN_DAY), min(hi + self.SLACK, MAX_DAY)
-        self.table = self.calendar.utc_day_table(self.lo, self.hi)
-        days, _, lo, hi = _columns.local_days(ts_us, self.lo, *self.table, self.threads, out)
-        return self._seen(days, lo, hi)
-
-    def _seen(self, days, lo, hi):
-        if self.bounds[0] is not None:
-            lo, hi = min(lo, self.bounds[0]), max(hi, self.bounds[1])
-        self.bounds = (lo, hi)
-        return days

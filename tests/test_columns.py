@@ -157,16 +157,57 @@ def test_chunked_kernels_read_chunks_as_one_column(values, cuts, threads):
        micros=st.lists(st.integers(1_600_000_000_000_000, 1_800_000_000_000_000), max_size=120),
        cuts=st.lists(st.integers(0, 120), max_size=5), threads=st.integers(1, 4))
 def test_days_of_chunks_and_their_bounds(zone, micros, cuts, threads):
-    from engage_core.events import _DayMapper
+    from engage_core.calendar import DayMapper
 
     z = ZoneInfo(zone)
     epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
     want = [((epoch + dt.timedelta(microseconds=m)).astimezone(z).date() - dt.date(1970, 1, 1)).days
             for m in micros]
-    mapper = _DayMapper(Calendar(zone), threads, "ts")
+    mapper = DayMapper(Calendar(zone), threads, "ts")
     chunks = _columns.Int64Chunks([np.asarray(p, dtype=np.int64) for p in _split(micros, cuts)])
     assert mapper(chunks).tolist() == want
     assert mapper.bounds == ((min(want), max(want)) if want else (None, None))
+
+
+FIRST_US = (dt.datetime(1, 1, 2, tzinfo=UTC) - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+LAST_US = (dt.datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+           - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(zone=st.sampled_from(["UTC", "Etc/GMT+5", "Etc/GMT-14", "GMT", "Etc/GMT+12"]),
+       micros=st.lists(st.integers(FIRST_US + 86_400_000_000, LAST_US - 86_400_000_000),
+                       max_size=60),
+       threads=st.integers(1, 3))
+def test_days_in_fixed_offset_zones_need_no_range_pass(zone, micros, threads):
+    # a zone with one offset for all time maps any instant of years 1..9999 without first
+    # finding the instants' range (one table entry covers every day)
+    from engage_core.calendar import DayMapper
+
+    z = ZoneInfo(zone)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    want = [((epoch + dt.timedelta(microseconds=m)).astimezone(z).date() - dt.date(1970, 1, 1)).days
+            for m in micros]
+    mapper = DayMapper(Calendar(zone), threads, "ts")
+    assert Calendar(zone).fixed_offset is not None
+    assert mapper(np.asarray(micros, dtype=np.int64)).tolist() == want
+    assert mapper.bounds == ((min(want), max(want)) if want else (None, None))
+
+
+def test_zones_that_change_offset_are_not_fixed():
+    assert Calendar("Europe/London").fixed_offset is None
+    assert Calendar("Asia/Kolkata").fixed_offset is None  # fixed today, not in 1941
+    assert Calendar("Etc/GMT-3").fixed_offset == 3 * 3600
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+5", "Europe/Berlin"])
+def test_instants_outside_the_years_1_to_9999_are_an_error(zone):
+    from engage_core.errors import SchemaError
+
+    t = pa.table({"user_id": [1, 2], "ts": pa.array([0, LAST_US + 86_400_000_000 * 2],
+                                                    pa.timestamp("us"))})
+    with pytest.raises(SchemaError, match="outside the years 1..9999"):
+        ec.prepare_events(t, event=None, calendar=Calendar(zone))
 
 
 @pytest.mark.parametrize("ids", ["narrow int", "sparse int", "string", "large_binary"])
