@@ -209,24 +209,29 @@ def chunks_minmax(Int64Chunks col, int nthreads=1):
     return int(min(lo)), int(max(hi))
 
 
-def new_keys(Int64Chunks col, int64_t lo, int64_t span, int nthreads=1):
-    """The keys of ``col`` (as ``key - lo``, all in ``[0, span)``) in order of first
-    appearance, listed in parallel: each thread takes a contiguous range of rows and lists
-    the keys new to its range (a bitset of ``span`` bits per thread); the lists are
-    returned one after the other, in thread order, so every key's first row comes before
-    any other listing of it: ``assign_first`` then numbers keys in first-row order."""
+def first_ids(Int64Chunks col, int64_t lo, int64_t span, int32_t[::1] table, int nthreads=1):
+    """Number the keys of ``col`` (as ``key - lo``, all in ``[0, span)``) 0, 1, 2, ... in
+    order of first appearance: ``table[key - lo]`` gets each key's number (entries of keys
+    not in ``col`` are left as they are). Returns the keys (as ``key - lo``) in number order.
+
+    All in parallel, the same for any thread count: each thread takes a contiguous range of
+    rows and lists the keys new to its range (a bitset of ``span`` bits per thread); then
+    each thread drops from its list the keys an earlier thread's range holds (their first
+    row comes before), numbers the rest after the earlier threads' and writes them."""
     cdef const int64_t[::1] data = col.data
     cdef const int64_t[::1] vdata = col.valid
     cdef const int64_t[::1] start = col.start
-    cdef int64_t n = col.n, a, b, c, e, s0, i, r, cnt, cap, w
+    cdef int64_t n = col.n, a, b, c, e, s0, i, r, cnt, cap, w, k, base
     cdef uint64_t word, bit
     cdef int64_t words = (span + 63) // 64
     cdef uint64_t[:, ::1] seen = np.zeros((nthreads, max(words, 1)), dtype=np.uint64)
-    cdef int64_t[::1] count = np.zeros(nthreads, dtype=np.int64)
+    cdef int64_t[::1] count = np.zeros(nthreads + 1, dtype=np.int64)
+    cdef int64_t[::1] listed = np.zeros(nthreads, dtype=np.int64)
     cdef const int64_t* p
     cdef const uint8_t* v
     cdef int32_t[::1] out
-    cdef int th
+    cdef int th, q
+    cdef bint known
     cdef RowWalk rw
     cap = min((n + nthreads - 1) // nthreads, span) + 1  # + 1: the branch-free store below
     cdef int32_t[:, ::1] lists = np.empty((nthreads, max(cap, 1)), dtype=np.int32)
@@ -251,29 +256,32 @@ def new_keys(Int64Chunks col, int64_t lo, int64_t span, int nthreads=1):
                     lists[th, cnt] = <int32_t>r
                     cnt = cnt + ((word & bit) == 0)
                     seen[th, w] = word | bit
-            count[th] = cnt
-    out = np.empty(sum(count), dtype=np.int32)
-    a = 0
+            listed[th] = cnt
+        # (every thread's bitset complete) the keys of an earlier thread's rows are
+        # numbered there: the others are kept, in list order
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            k = 0
+            for i in range(listed[th]):
+                r = lists[th, i]
+                known = False
+                for q in range(th):
+                    if (seen[q, r >> 6] >> (r & 63)) & 1:
+                        known = True
+                        break
+                lists[th, k] = <int32_t>r
+                k = k + (not known)
+            count[th + 1] = k
     for th in range(nthreads):
-        out[a:a + count[th]] = lists[th, :count[th]]
-        a += count[th]
-    return np.asarray(out)
-
-
-def assign_first(const int32_t[::1] rels, int32_t[::1] table, int64_t next_id):
-    """Give ``table[r]`` the next id for every ``r`` of ``rels`` (in order) that has none
-    (-1). Returns the keys that got one, in id order (as ``r``)."""
-    cdef int64_t n = rels.shape[0], i, k = 0
-    cdef int32_t[::1] fresh = np.empty(n, dtype=np.int32)
-    cdef int32_t r
+        count[th + 1] += count[th]
+    out = np.empty(count[nthreads], dtype=np.int32)
     with nogil:
-        for i in range(n):
-            r = rels[i]
-            if table[r] < 0:
-                table[r] = <int32_t>(next_id + k)
-                fresh[k] = r
-                k += 1
-    return np.asarray(fresh[:k]).copy() if k < n else np.asarray(fresh)  # no slack kept
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            base = count[th]
+            for i in range(count[th + 1] - base):
+                r = lists[th, i]
+                table[r] = <int32_t>(base + i)
+                out[base + i] = <int32_t>r
+    return np.asarray(out)
 
 
 def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_array=None):

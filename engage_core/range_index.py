@@ -57,7 +57,7 @@ class RangeIndex:
         if span > max(len(keys), MIN_SPAN) or span > MAX_SPAN:
             return None
         table = np.full(span, -1, dtype=np.int32)
-        fresh = _columns.assign_first(_columns.new_keys(keys, lo, span, threads), table, 0)
+        fresh = _columns.first_ids(keys, lo, span, table, threads)
         return cls(lo, table, [fresh], threads)
 
     def __len__(self) -> int:

@@ -145,7 +145,7 @@ def test_chunked_kernels_read_chunks_as_one_column(values, cuts, threads):
     kept = [v + 1000 for v in values if v is not None]
     assert _columns.chunks_minmax(chunks, threads) == ((min(kept), max(kept)) if kept else (None, None))
     table = np.full(41, -1, dtype=np.int32)
-    ids = _columns.assign_first(_columns.new_keys(chunks, 1000, 41, threads), table, 0)
+    ids = _columns.first_ids(chunks, 1000, 41, table, threads)
     want, distinct = _first_appearance(values)
     assert ids.tolist() == distinct
     got = _columns.gather_ids(chunks, 1000, table, threads)
