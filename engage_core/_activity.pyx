@@ -245,12 +245,13 @@ cdef bint mostly_ordered(const int32_t[::1] day) noexcept nogil:
 
 
 def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n_users,
-                int n_days, int nthreads, int32_t first=0, of_day=None):
+                int n_days, int nthreads, int32_t first=0, of_day=None, thread_days=None):
     """One bitmap of users per day (``uint64[n_days, ceil(n_users / 64)]``, bit ``u`` of day
     ``d - first`` set when user ``u`` has a row that day); with ``of_day`` (int32, a
     non-decreasing period number per day offset), one per period instead, ``n_days`` being
     the number of periods. Rows with ``user < 0`` or (when ``mask`` is given) ``mask == 0``
-    are left out.
+    are left out. ``thread_days``: the least and greatest day of each thread's share of
+    the rows (``n * t // nthreads`` onwards), when known (then not read here).
 
     Each thread takes a contiguous range of rows. A day that only one thread's range
     reaches (in a time-ordered log, all but the days where the ranges meet) gets its bits
@@ -274,9 +275,17 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     od = of_day if use_od else np.zeros(1, dtype=np.int32)
     cdef bint shuffled = not mostly_ordered(day)
+    cdef bint known = thread_days is not None and nthreads > 1
+    if known:  # as found below (periods do not decrease with days)
+        for t in range(nthreads):
+            a, b = int(thread_days[0][t]) - first, int(thread_days[1][t]) - first
+            if a <= b:
+                lo[t] = od[a] if use_od else <int32_t>a
+                hi[t] = od[b] if use_od else <int32_t>b
     with nogil:
         if nthreads > 1:  # pages faulted in by one thread; the days each thread's rows reach
             touch_pages(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t))
+        if nthreads > 1 and not known:
             for t in prange(nthreads, num_threads=nthreads, schedule="static"):
                 a = n * t // nthreads
                 b = n * (t + 1) // nthreads

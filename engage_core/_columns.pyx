@@ -78,8 +78,9 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
     one per entry); a one-entry table of a zone without transitions may cover any number of
     days (its one offset holds on all of them). Returns the days (written to ``out_array``
     when given), how many instants fall outside the table's UTC days (their day is not
-    computed: the caller widens the table and redoes), and the least and greatest day
-    (None, None without rows; meaningful when none is outside).
+    computed: the caller widens the table and redoes), and the least and greatest day of
+    each thread's rows (``thread_rows``; int32 arrays, 2**31 - 1 and -2**31 for a thread
+    without rows; meaningful when none is outside).
 
     One division per row (by a constant: a multiply): the UTC day and the time into it;
     an offset under a day moves the local day by at most one either way.
@@ -160,10 +161,7 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
             outside[th] = cnt
             day_lo[th] = dmin
             day_hi[th] = dmax
-    if n == 0:
-        return np.asarray(out), 0, None, None
-    return (np.asarray(out), int(np.asarray(outside).sum()), int(np.asarray(day_lo).min()),
-            int(np.asarray(day_hi).max()))
+    return np.asarray(out), int(np.asarray(outside).sum()), np.asarray(day_lo), np.asarray(day_hi)
 
 
 def chunks_minmax(Int64Chunks col, int nthreads=1):

@@ -177,14 +177,23 @@ def user_day_bitmaps(ev: Events, names, first: int, n_days: int, nthreads: int,
         if pkey not in cache:
             cache[pkey] = _activity.day_bitmaps(
                 ev.user, ev.day, ev.event_mask(names, role), ev.num_users, period_map.count,
-                nthreads, first, np.ascontiguousarray(period_map.of_day, dtype=np.int32))
+                nthreads, first, np.ascontiguousarray(period_map.of_day, dtype=np.int32),
+                _thread_days(ev, nthreads))
         return cache[pkey], np.arange(period_map.count, dtype=np.int32)
     if key not in cache:
         cache[key] = _activity.day_bitmaps(ev.user, ev.day, ev.event_mask(names, role),
-                                           ev.num_users, n_days, nthreads, first)
+                                           ev.num_users, n_days, nthreads, first, None,
+                                           _thread_days(ev, nthreads))
     if period_map is not None:
         return cache[key], np.ascontiguousarray(period_map.of_day, dtype=np.int32)
     return cache[key]
+
+
+def _thread_days(ev: Events, nthreads: int):
+    """The least and greatest day of each thread's share of the rows, when prepare_events
+    found them with this many threads (else None: day_bitmaps finds them)."""
+    threads, bounds = getattr(ev, "_thread_days", (None, None))
+    return bounds if threads == nthreads else None
 
 
 def segment_days(ev: Events, first: int, names, breakdown: str, nthreads: int):

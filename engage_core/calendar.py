@@ -184,13 +184,15 @@ class DayMapper:
     """Local days of UTC microsecond instants, batch after batch: the zone's table of UTC
     days is computed for a range around the first batch (SLACK days either side) and only
     recomputed, wider, when a batch has an instant outside it. ``bounds``: the least and
-    greatest day returned so far."""
+    greatest day returned so far; ``thread_bounds``: after one call only, the least and
+    greatest day of each thread's share of the rows (``_activity.day_bitmaps`` reads them).
+    """
 
     SLACK = 400
 
     def __init__(self, calendar: Calendar, threads: int, column: str):
         self.calendar, self.threads, self.column = calendar, threads, column
-        self.lo = self.hi = self.table = None
+        self.lo = self.hi = self.table = self.thread_bounds = None
         self.bounds = (None, None)
 
     def __call__(self, ts_us, out: np.ndarray | None = None) -> np.ndarray:
@@ -221,7 +223,10 @@ class DayMapper:
                                               self.hi - self.lo + 1)
         return self._seen(days, lo, hi)
 
-    def _seen(self, days, lo, hi):
+    def _seen(self, days, thread_lo, thread_hi):
+        # the days of each thread's share of the rows, while every row was one call
+        self.thread_bounds = (thread_lo, thread_hi) if self.bounds[0] is None else None
+        lo, hi = int(thread_lo.min()), int(thread_hi.max())
         if self.bounds[0] is not None:
             lo, hi = min(lo, self.bounds[0]), max(hi, self.bounds[1])
         self.bounds = (lo, hi)

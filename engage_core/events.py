@@ -472,6 +472,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
     ev._bounds = bounds  # the day range every metric asks for, found in one parallel pass
+    if whole is not None:  # and the days of each thread's rows (day_bitmaps' threads)
+        ev._thread_days = (threads, day_of.thread_bounds)
     ev._compact_users(dictionary_ids=pa.types.is_dictionary(_field(schema, user_id, "user_id")))
     return ev
 

@@ -305,6 +305,14 @@ def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows,
     mask = (np.arange(len(rows)) % 3 > 0).astype(np.uint8) if masked else None
     win = np.asarray(windows, dtype=np.int32)
     bits = _activity.day_bitmaps(user, day, mask, 141, n_days, threads, 700)
+    # each thread's day range given (as prepare_events finds it, or wider): the same bits
+    n = len(rows)
+    parts = [day[n * t // threads:n * (t + 1) // threads] for t in range(threads)]
+    lo = np.asarray([p.min() if len(p) else 2**31 - 1 for p in parts], dtype=np.int32)
+    hi = np.asarray([p.max() if len(p) else -2**31 for p in parts], dtype=np.int32)
+    for known in ((lo, hi), (np.minimum(lo, 700), np.maximum(hi, 700 + n_days - 1))):
+        assert np.array_equal(_activity.day_bitmaps(user, day, mask, 141, n_days, threads, 700,
+                                                     None, known), bits)
     counts, first = _activity.bitmap_window_counts(bits, win, threads)
     offsets, days = _activity.actor_days(user, day, mask, 141, n_days, 1, 700)
     want, want_first = _activity.window_counts(offsets, days, np.zeros(141, np.int32), 1, n_days,
