@@ -28,13 +28,8 @@ cdef class Int64Chunks:
     """int64 arrays (each with a uint8 validity array, or None: all valid) read by the
     kernels below as one column: each thread takes a contiguous range of the rows wherever
     the chunks end, so a table of many record batches costs one parallel pass, not one per
-    batch (a parallel region costs tens of microseconds to start here)."""
-    cdef readonly list arrays
-    cdef int64_t[::1] data
-    cdef int64_t[::1] valid
-    cdef int64_t[::1] start
-    cdef readonly int64_t n
-    cdef readonly bint all_valid
+    batch (a parallel region costs tens of microseconds to start here). Its fields are
+    declared in _columns.pxd, for the kernels of other modules."""
 
     def __init__(self, arrays, valids=None):
         cdef const int64_t[::1] mv

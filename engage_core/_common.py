@@ -234,10 +234,12 @@ def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
     day offsets and times in that order: ``(offsets, rows, dayoff, ts)``."""
     from engage_core import _sequences
 
-    major = None if first is None else day_offsets(ev, first)
     key = np.ascontiguousarray(key, dtype=np.int32 if key.dtype == np.int32 else np.int64)
-    return _sequences.sort_rows(key, major, ev.ts, mask,
-                                int(n_keys), nthreads, copies)
+    # the days relative to ``first`` and, for sorted copies, the times as the table's chunks:
+    # no day-offset array and no joined copy of the times for this sort
+    return _sequences.sort_rows(key, None if first is None else ev.day,
+                                ev.ts_chunks() if copies else ev.ts, mask, int(n_keys),
+                                nthreads, copies, 0 if first is None else first)
 
 
 def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:

@@ -6,13 +6,21 @@
 # totals are summed afterwards in actor order (see _common.run_sums), so results do not
 # depend on the thread count.
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t
 from libc.math cimport fabs
 from libc.stdlib cimport free, malloc, qsort
 
-from engage_core._hash cimport touch_pages
+from engage_core._columns cimport Int64Chunks
+from engage_core._hash cimport RowWalk, next_piece, thread_rows, touch_pages
 
 import numpy as np
+
+from engage_core._columns import as_chunks
+
+
+ctypedef fused row_t:
+    int32_t
+    int64_t
 
 
 cdef struct RowKey:
@@ -46,7 +54,7 @@ cdef inline bint before(const int32_t* major, const int64_t* ts, int64_t r, int6
     return r < s
 
 
-cdef int sort_bucket(int64_t* rows, int64_t n, const int32_t* major, const int64_t* ts) noexcept nogil:
+cdef int sort_bucket(row_t* rows, int64_t n, const int32_t* major, const int64_t* ts) noexcept nogil:
     """Sort ``rows[0:n]`` by (major, ts, row); returns 1 if out of memory, else 0."""
     cdef int64_t i, j, r
     cdef bint ordered = True
@@ -64,7 +72,7 @@ cdef int sort_bucket(int64_t* rows, int64_t n, const int32_t* major, const int64
             while j >= 0 and before(major, ts, r, rows[j]):
                 rows[j + 1] = rows[j]
                 j -= 1
-            rows[j + 1] = r
+            rows[j + 1] = <row_t>r
         return 0
     tmp = <RowKey*>malloc(n * sizeof(RowKey))
     if tmp == NULL:
@@ -76,12 +84,12 @@ cdef int sort_bucket(int64_t* rows, int64_t n, const int32_t* major, const int64
         tmp[i].row = r
     qsort(tmp, n, sizeof(RowKey), cmp_rowkey)
     for i in range(n):
-        rows[i] = tmp[i].row
+        rows[i] = <row_t>tmp[i].row
     free(tmp)
     return 0
 
 
-cdef int sort_sorted_copies(int64_t* rows, int32_t* smaj, int64_t* sts, int64_t n) noexcept nogil:
+cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int64_t n) noexcept nogil:
     """Sort one key's rows and their sorted copies of major and ts together by (major, ts,
     row), unless already in order; returns 1 if out of memory, else 0."""
     cdef int64_t i
@@ -105,7 +113,7 @@ cdef int sort_sorted_copies(int64_t* rows, int32_t* smaj, int64_t* sts, int64_t 
     for i in range(n):
         smaj[i] = tmp[i].major
         sts[i] = tmp[i].ts
-        rows[i] = tmp[i].row
+        rows[i] = <row_t>tmp[i].row
     free(tmp)
     return 0
 
@@ -115,12 +123,14 @@ ctypedef fused key_t:
     int64_t
 
 
-def sort_rows(const key_t[::1] key, major, const int64_t[::1] ts, mask, int64_t n_keys,
-              int nthreads, bint copies=False):
+def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthreads,
+              bint copies=False, int32_t major_base=0):
     """The rows of each key sorted by ``(major, ts, row)``, as CSR ``(offsets[n_keys + 1],
-    rows)``, and with ``copies`` the sorted copies of ``major`` (zeros when None) and ``ts``
-    too: ``(offsets, rows, major_sorted, ts_sorted)``. Rows with ``key < 0`` or
-    ``mask == 0`` are left out. ``key``: int32 or int64 (no widened copy of user numbers).
+    rows)``, and with ``copies`` the sorted copies of ``major - major_base`` (zeros when
+    ``major`` is None) and ``ts`` too: ``(offsets, rows, major_sorted, ts_sorted)``. Rows
+    with ``key < 0`` or ``mask == 0`` are left out. ``key``: int32 or int64 (no widened copy
+    of user numbers); ``ts``: an int64 array or, with ``copies``, ``_columns.Int64Chunks``
+    (a table's chunks, not joined first); ``rows``: int32 while they fit, else int64.
 
     A stable counting sort by key (O(n + n_keys)) that, with ``copies``, writes each row's
     major and ts next to its place (random writes, cheaper than the random reads of
@@ -133,16 +143,16 @@ def sort_rows(const key_t[::1] key, major, const int64_t[::1] ts, mask, int64_t 
     cdef int T = nthreads if nthreads > 1 and nthreads * n_keys <= max(n, 1 << 16) else 1
     cdef int64_t[:, ::1] pos = np.zeros((T, n_keys + 1), dtype=np.int64)
     cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
-    cdef int64_t[::1] rows
-    cdef int32_t[::1] smaj
-    cdef int64_t[::1] sts
     cdef const uint8_t[::1] m
     cdef const int32_t[::1] mj
+    cdef Int64Chunks tcol = as_chunks(ts)
     cdef bint use_mask = mask is not None
-    cdef bint has_major = major is not None
-    cdef int64_t i, k, a, b, acc, c, p
-    cdef int64_t fail = 0
+    cdef int64_t i, k, a, b, acc, c
     cdef int t
+    if tcol.n != n:
+        raise ValueError(f"sort_rows: {n} keys but {tcol.n} times")
+    if not copies and len(tcol.arrays) > 1:
+        raise ValueError("sort_rows: times in chunks need copies=True")
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     mj = major if major is not None else np.zeros(max(n, 1), dtype=np.int32)
     with nogil:
@@ -163,33 +173,62 @@ def sort_rows(const key_t[::1] key, major, const int64_t[::1] ts, mask, int64_t 
                 pos[t, k] = acc
                 acc = acc + c
         offsets[n_keys] = acc
-    rows = np.empty(offsets[n_keys], dtype=np.int64)
+    total = offsets[n_keys]
+    rows = np.empty(total, dtype=np.int32 if n < 2**31 else np.int64)
     # without a major key, its sorted copy is zeros (calloc: pages never written)
-    smaj = (np.empty(offsets[n_keys] if copies else 1, dtype=np.int32) if major is not None
-            else np.zeros(offsets[n_keys] if copies else 1, dtype=np.int32))
-    sts = np.empty(offsets[n_keys] if copies else 1, dtype=np.int64)
-    if offsets[n_keys] == 0:
-        out = (np.asarray(offsets), np.asarray(rows))
-        return out + (np.asarray(smaj)[:0], np.asarray(sts)[:0]) if copies else out
+    smaj = (np.empty(total if copies else 1, dtype=np.int32) if major is not None
+            else np.zeros(total if copies else 1, dtype=np.int32))
+    sts = np.empty(total if copies else 1, dtype=np.int64)
+    if total:
+        if rows.dtype == np.int32:
+            fail = _place[key_t, int32_t](key, mj, major_base, major is not None, tcol, m,
+                                         use_mask, pos, offsets, rows, smaj, sts, T, nthreads,
+                                         copies)
+        else:
+            fail = _place[key_t, int64_t](key, mj, major_base, major is not None, tcol, m,
+                                         use_mask, pos, offsets, rows, smaj, sts, T, nthreads,
+                                         copies)
+        if fail:
+            raise MemoryError()
+    if copies:
+        return np.asarray(offsets), rows, smaj[:total], sts[:total]
+    return np.asarray(offsets), rows
+
+
+cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, bint has_major,
+                    Int64Chunks tcol, const uint8_t[::1] m, bint use_mask,
+                    int64_t[:, ::1] pos, const int64_t[::1] offsets, row_t[::1] rows,
+                    int32_t[::1] smaj, int64_t[::1] sts, int T, int nthreads, bint copies):
+    """sort_rows' second half: each thread places the rows of its range (and with
+    ``copies`` their major and ts) at their key's places, then each key is sorted."""
+    cdef int64_t n = key.shape[0], n_keys = offsets.shape[0] - 1, i, k, p, a, e, c
+    cdef int64_t fail = 0
+    cdef const int64_t[::1] start = tcol.start
+    cdef const int64_t[::1] tdata = tcol.data
+    cdef const int64_t* tp
+    cdef RowWalk rw
+    cdef int t
     with nogil:
-        touch_pages(&rows[0], rows.shape[0] * sizeof(int64_t))
+        touch_pages(&rows[0], rows.shape[0] * sizeof(row_t))
         if copies:
             if has_major:
                 touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t))
             touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t))
         for t in prange(T, num_threads=T, schedule="static"):
-            a = n * t // T
-            b = n * (t + 1) // T
-            for i in range(a, b):
-                k = key[i]
-                if k >= 0 and (not use_mask or m[i]):
-                    p = pos[t, k]
-                    rows[p] = i
-                    if copies:
-                        if has_major:
-                            smaj[p] = mj[i]
-                        sts[p] = ts[i]
-                    pos[t, k] = p + 1
+            rw = thread_rows(start, n, t, T)  # rows n * t // T onwards, chunk by chunk
+            while next_piece(&rw, start):
+                a, e, c = rw.lo, rw.hi, rw.chunk
+                tp = <const int64_t*><intptr_t>tdata[c] - start[c]
+                for i in range(a, e):
+                    k = key[i]
+                    if k >= 0 and (not use_mask or m[i]):
+                        p = pos[t, k]
+                        rows[p] = <row_t>i
+                        if copies:
+                            if has_major:
+                                smaj[p] = mj[i] - base
+                            sts[p] = tp[i]
+                        pos[t, k] = p + 1
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
             if offsets[k + 1] - offsets[k] > 1:
                 if copies:
@@ -197,12 +236,8 @@ def sort_rows(const key_t[::1] key, major, const int64_t[::1] ts, mask, int64_t 
                                                &sts[0] + offsets[k], offsets[k + 1] - offsets[k])
                 else:
                     fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
-                                        &mj[0], &ts[0])
-    if fail:
-        raise MemoryError()
-    if copies:
-        return np.asarray(offsets), np.asarray(rows), np.asarray(smaj), np.asarray(sts)
-    return np.asarray(offsets), np.asarray(rows)
+                                        &mj[0], <const int64_t*><intptr_t>tdata[0])
+    return fail
 
 
 def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::1] ts,

@@ -102,6 +102,13 @@ class Events:
                 self._ts = self._ts * 86_400_000_000
         return self._ts
 
+    def ts_chunks(self) -> "_columns.Int64Chunks":
+        """``ts`` as the kernels' Int64Chunks: the prepared chunks, not joined, until ``ts``
+        itself is asked for."""
+        if self._ts is not None or self.timestamp_is_date:
+            return _columns.Int64Chunks([self.ts])
+        return _columns.Int64Chunks(self._ts_parts or [])
+
     @property
     def num_rows(self) -> int:
         return len(self.user)

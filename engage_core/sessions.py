@@ -60,7 +60,9 @@ def sessions(ev: Events, *, session_gap=1800, events=None, breakdown=None, end_d
             acc += part
             keys.append(k)
             durs.append(d)
-        medians = _sequences.bucket_medians(np.concatenate(keys), np.concatenate(durs),
+        one = len(keys) == 1  # no breakdown: no joined copy
+        medians = _sequences.bucket_medians(keys[0] if one else np.concatenate(keys),
+                                            durs[0] if one else np.concatenate(durs),
                                             n_groups * n_days, nthreads)
     gi, di = c.grid(n_groups, n_days)
     n_sess, users, n_events, dur = (acc[k].ravel() for k in range(4))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engage_core import _activity, _bytes_index, _cohorts, _ingest, _retention
+from engage_core import _activity, _bytes_index, _cohorts, _columns, _ingest, _retention
 
 
 def _ref_days(actor, day, mask, n_actors):
@@ -210,12 +210,21 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
                        key=lambda i: (key[i], major[i], ts[i], i))
     counts = np.bincount(key[want_rows], minlength=n_keys)
     want_off = np.concatenate([[0], np.cumsum(counts)])
+    # the times may come as a table's chunks (not joined), the major as days from a base
+    chunks = _columns.Int64Chunks([ts[:7], ts[7:7000], ts[7000:7001], ts[7001:]])
     for threads in (1, 2, 3):
         off, rows, smaj, sts = _sequences.sort_rows(key, major, ts, mask, n_keys, threads, True)
         assert off.tolist() == want_off.tolist() and rows.tolist() == want_rows
+        assert rows.dtype == np.int32  # row numbers fit: half the memory of int64
         assert np.array_equal(smaj, major[rows]) and np.array_equal(sts, ts[rows])
         off2, rows2 = _sequences.sort_rows(key, major, ts, mask, n_keys, threads)
         assert np.array_equal(off2, off) and np.array_equal(rows2, rows)
+        off3, rows3, smaj3, sts3 = _sequences.sort_rows(key, major + 700, chunks, mask, n_keys,
+                                                        threads, True, 700)
+        assert np.array_equal(off3, off) and np.array_equal(rows3, rows)
+        assert np.array_equal(smaj3, smaj) and np.array_equal(sts3, sts)
+    with pytest.raises(ValueError, match="copies=True"):
+        _sequences.sort_rows(key, major, chunks, mask, n_keys, 1)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
