@@ -228,10 +228,11 @@ def actor_passes(ev: Events, breakdown):
 
 
 def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
-                copies: bool = False):
+                copies: bool = False, payload=None):
     """CSR ``(offsets, rows)`` of each key's rows (``mask`` != 0) sorted by local day (when
     ``first`` is given) and time; ties keep input order. With ``copies``, also the rows'
-    day offsets and times in that order: ``(offsets, rows, dayoff, ts)``."""
+    day offsets and times in that order: ``(offsets, rows, dayoff, ts)``, and with
+    ``payload`` (int32 per row) its values in that order last."""
     from engage_core import _sequences
 
     key = np.ascontiguousarray(key, dtype=np.int32 if key.dtype == np.int32 else np.int64)
@@ -239,7 +240,7 @@ def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
     # no day-offset array and no joined copy of the times for this sort
     return _sequences.sort_rows(key, None if first is None else ev.day,
                                 ev.ts_chunks() if copies else ev.ts, mask, int(n_keys),
-                                nthreads, copies, 0 if first is None else first)
+                                nthreads, copies, 0 if first is None else first, payload)
 
 
 def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:

@@ -16,6 +16,8 @@ from engage_core._hash cimport touch_pages
 
 import numpy as np
 
+from engage_core._scratch import per_thread
+
 
 cdef inline int64_t first_at_or_after(const int64_t* tsr, int64_t lo, int64_t hi,
                                       int64_t t) noexcept nogil:
@@ -68,7 +70,7 @@ def best_steps(const int64_t[::1] offsets, const int64_t[::1] tsr, const int32_t
     cdef int n_steps = steps.shape[0]
     cdef int64_t[:, :, :, ::1] hist = np.zeros((nthreads, n_groups, n_periods, n_steps + 1),
                                                dtype=np.int64)
-    cdef int64_t[:, ::1] last = np.zeros((nthreads, max(n_slots, 1)), dtype=np.int64)
+    cdef int64_t[:, ::1] last = per_thread(nthreads, max(n_slots, 1))
     cdef const int32_t[::1] sg
     cdef bint use_seg = seg is not None
     cdef int64_t u, i, a1, b1, base, tf

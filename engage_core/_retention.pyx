@@ -56,6 +56,8 @@ cdef extern from *:
 
 import numpy as np
 
+from engage_core._scratch import per_thread
+
 cdef int64_t MAX_K = 2147483647
 
 
@@ -265,8 +267,8 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
     cdef int32_t[::1] cohort = np.full(n_users, -1, dtype=np.int32)
     cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
     cdef uint64_t[::1] bits = np.zeros(max(n_users * bw, 1), dtype=np.uint64)
-    cdef uint64_t[:, ::1] per = np.empty((nthreads, width * P), dtype=np.uint64)
-    cdef uint64_t[:, ::1] um = np.empty((nthreads, 64 * pw), dtype=np.uint64)
+    cdef uint64_t[:, ::1] per = per_thread(nthreads, width * P, np.uint64)
+    cdef uint64_t[:, ::1] um = per_thread(nthreads, 64 * pw, np.uint64)
     cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1, j, d, p, q, b, u, k, c, top, w
     cdef uint64_t x
     cdef int t
@@ -333,12 +335,12 @@ def tally_from_bitmaps(const uint64_t[:, ::1] row_bits, const int32_t[::1] perio
     cdef int64_t R = row_bits.shape[0], words = row_bits.shape[1] if R else 0
     cdef int64_t P = max(n_periods, 1), K = max_offset + 1, B = brackets.shape[0]
     cdef int64_t width = max(1, min(256, (128 << 10) // (8 * P)))
-    cdef int64_t[:, ::1] size = np.zeros((nthreads, P), dtype=np.int64)
-    cdef int64_t[:, ::1] ret = np.zeros((nthreads, P * K), dtype=np.int64)
-    cdef int64_t[:, ::1] unb = np.zeros((nthreads, P * K), dtype=np.int64)
-    cdef int64_t[:, ::1] bret = np.zeros((nthreads, P * max(B, 1)), dtype=np.int64)
-    cdef uint64_t[:, ::1] per = np.empty((nthreads, width * P), dtype=np.uint64)
-    cdef uint64_t[:, ::1] suf = np.empty((nthreads, P + 1), dtype=np.uint64)
+    cdef int64_t[:, ::1] size = per_thread(nthreads, P)
+    cdef int64_t[:, ::1] ret = per_thread(nthreads, P * K)
+    cdef int64_t[:, ::1] unb = per_thread(nthreads, P * K)
+    cdef int64_t[:, ::1] bret = per_thread(nthreads, P * max(B, 1))
+    cdef uint64_t[:, ::1] per = per_thread(nthreads, width * P, np.uint64)
+    cdef uint64_t[:, ::1] suf = per_thread(nthreads, P + 1, np.uint64)
     cdef int32_t[:, ::1] br = np.ascontiguousarray(brackets) if B else np.zeros((1, 2), np.int32)
     cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1, j, d, q
     cdef int32_t p
@@ -356,11 +358,12 @@ def tally_from_bitmaps(const uint64_t[:, ::1] row_bits, const int32_t[::1] perio
                     per[t, (j - j0) * P + p] |= row_bits[d, j]
             retention_columns(&per[t, 0], j1 - j0, P, K, &br[0, 0], B, &suf[t, 0],
                               &size[t, 0], &ret[t, 0], &unb[t, 0], &bret[t, 0])
+    cdef int64_t used = max(n_periods, 1)
     P = n_periods
-    return (np.asarray(size).sum(axis=0)[None, :P],
-            np.asarray(ret).sum(axis=0).reshape(1, -1, K)[:, :P],
-            np.asarray(unb).sum(axis=0).reshape(1, -1, K)[:, :P],
-            np.asarray(bret).sum(axis=0).reshape(1, -1, max(B, 1))[:, :P, :B])
+    return (np.asarray(size)[:, :used].sum(axis=0)[None, :P],
+            np.asarray(ret)[:, :used * K].sum(axis=0).reshape(1, -1, K)[:, :P],
+            np.asarray(unb)[:, :used * K].sum(axis=0).reshape(1, -1, K)[:, :P],
+            np.asarray(bret)[:, :used * max(B, 1)].sum(axis=0).reshape(1, -1, max(B, 1))[:, :P, :B])
 
 
 def cohort_instant_range(const int32_t[::1] cohort, const int32_t[::1] group,

@@ -89,9 +89,11 @@ cdef int sort_bucket(row_t* rows, int64_t n, const int32_t* major, const int64_t
     return 0
 
 
-cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int64_t n) noexcept nogil:
+cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int32_t* spay,
+                            const int32_t* payload, int64_t n) noexcept nogil:
     """Sort one key's rows and their sorted copies of major and ts together by (major, ts,
-    row), unless already in order; returns 1 if out of memory, else 0."""
+    row), unless already in order, and (``spay`` not NULL) the copies of ``payload`` with
+    them; returns 1 if out of memory, else 0."""
     cdef int64_t i
     cdef bint ordered = True
     cdef RowKey* tmp
@@ -114,6 +116,8 @@ cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int64_t n)
         smaj[i] = tmp[i].major
         sts[i] = tmp[i].ts
         rows[i] = <row_t>tmp[i].row
+        if spay != NULL:
+            spay[i] = payload[tmp[i].row]
     free(tmp)
     return 0
 
@@ -124,13 +128,15 @@ ctypedef fused key_t:
 
 
 def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthreads,
-              bint copies=False, int32_t major_base=0):
+              bint copies=False, int32_t major_base=0, payload=None):
     """The rows of each key sorted by ``(major, ts, row)``, as CSR ``(offsets[n_keys + 1],
     rows)``, and with ``copies`` the sorted copies of ``major - major_base`` (zeros when
     ``major`` is None) and ``ts`` too: ``(offsets, rows, major_sorted, ts_sorted)``. Rows
     with ``key < 0`` or ``mask == 0`` are left out. ``key``: int32 or int64 (no widened copy
     of user numbers); ``ts``: an int64 array or, with ``copies``, ``_columns.Int64Chunks``
-    (a table's chunks, not joined first); ``rows``: int32 while they fit, else int64.
+    (a table's chunks, not joined first); ``rows``: int32 while they fit, else int64. With
+    ``copies`` and ``payload`` (int32 per row, not a sort key), its sorted copy comes last:
+    ``(offsets, rows, major_sorted, ts_sorted, payload_sorted)``.
 
     A stable counting sort by key (O(n + n_keys)) that, with ``copies``, writes each row's
     major and ts next to its place (random writes, cheaper than the random reads of
@@ -179,26 +185,31 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
     smaj = (np.empty(total if copies else 1, dtype=np.int32) if major is not None
             else np.zeros(total if copies else 1, dtype=np.int32))
     sts = np.empty(total if copies else 1, dtype=np.int64)
+    cdef bint has_pay = copies and payload is not None
+    cdef const int32_t[::1] pay = payload if has_pay else np.zeros(1, dtype=np.int32)
+    spay = np.empty(total if has_pay else 1, dtype=np.int32)
     if total:
         if rows.dtype == np.int32:
             fail = _place[key_t, int32_t](key, mj, major_base, major is not None, tcol, m,
                                          use_mask, pos, offsets, rows, smaj, sts, T, nthreads,
-                                         copies)
+                                         copies, pay, spay, has_pay)
         else:
             fail = _place[key_t, int64_t](key, mj, major_base, major is not None, tcol, m,
                                          use_mask, pos, offsets, rows, smaj, sts, T, nthreads,
-                                         copies)
+                                         copies, pay, spay, has_pay)
         if fail:
             raise MemoryError()
     if copies:
-        return np.asarray(offsets), rows, smaj[:total], sts[:total]
+        out = np.asarray(offsets), rows, smaj[:total], sts[:total]
+        return out + (spay[:total],) if has_pay else out
     return np.asarray(offsets), rows
 
 
 cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, bint has_major,
                     Int64Chunks tcol, const uint8_t[::1] m, bint use_mask,
                     int64_t[:, ::1] pos, const int64_t[::1] offsets, row_t[::1] rows,
-                    int32_t[::1] smaj, int64_t[::1] sts, int T, int nthreads, bint copies):
+                    int32_t[::1] smaj, int64_t[::1] sts, int T, int nthreads, bint copies,
+                    const int32_t[::1] pay, int32_t[::1] spay, bint has_pay):
     """sort_rows' second half: each thread places the rows of its range (and with
     ``copies`` their major and ts) at their key's places, then each key is sorted."""
     cdef int64_t n = key.shape[0], n_keys = offsets.shape[0] - 1, i, k, p, a, e, c
@@ -213,6 +224,8 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
         if copies:
             if has_major:
                 touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t))
+            if has_pay:
+                touch_pages(&spay[0], spay.shape[0] * sizeof(int32_t))
             touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t))
         for t in prange(T, num_threads=T, schedule="static"):
             rw = thread_rows(start, n, t, T)  # rows n * t // T onwards, chunk by chunk
@@ -228,12 +241,16 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                             if has_major:
                                 smaj[p] = mj[i] - base
                             sts[p] = tp[i]
+                            if has_pay:
+                                spay[p] = pay[i]
                         pos[t, k] = p + 1
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
             if offsets[k + 1] - offsets[k] > 1:
                 if copies:
                     fail += sort_sorted_copies(&rows[0] + offsets[k], &smaj[0] + offsets[k],
-                                               &sts[0] + offsets[k], offsets[k + 1] - offsets[k])
+                                               &sts[0] + offsets[k],
+                                               &spay[0] + offsets[k] if has_pay else NULL,
+                                               &pay[0], offsets[k + 1] - offsets[k])
                 else:
                     fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
                                         &mj[0], <const int64_t*><intptr_t>tdata[0])

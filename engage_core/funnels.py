@@ -74,13 +74,13 @@ def funnel(ev: Events, *, name, steps, conversion_window=7 * 86400, period="week
         wide = ev.num_users * n_slots >= 2**31
         key = _funnels.slot_keys(ev.user, ev.event, lut, n_slots,
                                  np.empty(ev.num_rows, np.int64 if wide else np.int32), nthreads)
-        # each (user, slot)'s rows in time order, with their times in that order
-        offsets, rows, _, tsr = c.sorted_rows(ev, key, ev.num_users * n_slots, None, nthreads,
-                                              copies=True)
+        # each (user, slot)'s rows in time order, with their times and periods in that order
+        offsets, rows, _, tsr, periods = c.sorted_rows(
+            ev, key, ev.num_users * n_slots, None, nthreads, copies=True,
+            payload=c.period_of_rows(ev, pm, first))
         del key
-        prow = c.period_of_rows(ev, pm, first)
         hist = _funnels.best_steps(
-            offsets, tsr, np.ascontiguousarray(prow[rows]),
+            offsets, tsr, periods,
             None if seg is None else np.ascontiguousarray(seg.codes[rows]),
             np.asarray([slot_names.index(s) for s in steps], dtype=np.int32), n_slots,
             ev.num_users, window_us, len(labels), pm.count, nthreads)

@@ -223,6 +223,11 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
                                                         threads, True, 700)
         assert np.array_equal(off3, off) and np.array_equal(rows3, rows)
         assert np.array_equal(smaj3, smaj) and np.array_equal(sts3, sts)
+        # a payload (not a sort key) comes along in the same order
+        payload = rng.integers(-5, 10**6, n).astype(np.int32)
+        *_, spay = _sequences.sort_rows(key, major, chunks, mask, n_keys, threads, True, 0,
+                                        payload)
+        assert np.array_equal(spay, payload[rows])
     with pytest.raises(ValueError, match="copies=True"):
         _sequences.sort_rows(key, major, chunks, mask, n_keys, 1)
 
