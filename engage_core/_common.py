@@ -263,27 +263,34 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
     better than a kernel that jumps through row indices).
 
     For users (``actor is ev.user``) the order of all rows is kept on the Events once a
-    metric has asked for all rows: a later metric's selection is then that order filtered
-    by its mask (the same rows in the same order as sorting them anew) instead of another
-    sort and another gather of the days and times, when the mask keeps over a quarter of
-    the rows."""
+    metric has asked for all rows, with each row's event code alongside: a later metric's
+    selection is then that order filtered by its mask (the same rows in the same order as
+    sorting them anew) instead of another sort and another gather of the days and times,
+    when the mask is an event filter (read off the sorted codes) or keeps over a quarter of
+    the rows; event codes asked for as ``value`` come from the sorted codes too."""
     if actor is ev.user:
         base = ev.__dict__.setdefault("_user_order", {}).get(first)
         if base is None and mask is None:
             base = ev._user_order[first] = sorted_rows(ev, actor, n_actors, None, nthreads,
-                                                       first, copies=True)
-        # a selection of a few rows sorts faster on its own than the order filters
-        if base is not None and (mask is None or 4 * np.count_nonzero(mask) > len(base[1])):
-            offsets, rows, dayoff, ts = base
+                                                       first, copies=True, payload=ev.event)
+        lut = ev.mask_lut(mask)
+        # a selection of a few rows sorts faster on its own than the order filters by a
+        # gather of the mask
+        if base is not None and (mask is None or lut is not None
+                                 or 4 * np.count_nonzero(mask) > len(base[1])):
+            offsets, rows, dayoff, ts = base[:4]
+            codes = base[4] if len(base) > 4 else None
             if mask is not None:
-                keep = np.asarray(mask, dtype=bool)[rows]
+                keep = (lut[codes + 1] if lut is not None else np.asarray(mask)[rows]).view(bool)
                 ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
                 offsets, rows, dayoff, ts = ends[offsets], rows[keep], dayoff[keep], ts[keep]
+                codes = None if codes is None else codes[keep]
             of_day = next((d for r, d in ev.__dict__.get("_period_cache", {}).values()
                            if r is prow), None)
             period = (_gather(prow, rows) if of_day is None
                       else np.ascontiguousarray(of_day[dayoff], dtype=np.int32))
-            return offsets, dayoff, ts, period, _gather(value, rows), _gather(flags, rows)
+            value = codes if value is ev.event and codes is not None else _gather(value, rows)
+            return offsets, dayoff, ts, period, value, _gather(flags, rows)
     offsets, rows, dayoff, ts = sorted_rows(ev, actor, n_actors, mask, nthreads, first,
                                             copies=True)
     return (offsets, dayoff, ts, _gather(prow, rows), _gather(value, rows),

@@ -191,7 +191,14 @@ class Events:
             cache[wanted] = (lut[self.event + 1] if lut.any()
                              else np.zeros(len(self.event), dtype=np.uint8))
             cache[wanted].flags.writeable = False
+            self.__dict__.setdefault("_mask_luts", {})[id(cache[wanted])] = (cache[wanted], lut)
         return cache[wanted]
+
+    def mask_lut(self, mask):
+        """For a mask ``event_mask`` returned: uint8 per event code + 1 (0: no event), the
+        mask being ``lut[event + 1]``; else None."""
+        found = self.__dict__.get("_mask_luts", {}).get(id(mask))
+        return found[1] if found is not None and found[0] is mask else None
 
     def segment(self, breakdown):
         if breakdown is None:

@@ -65,6 +65,28 @@ def test_each_metric_alone_equals_the_metric_in_a_run(setup):
                 (family, name)
 
 
+@pytest.mark.parametrize("names", [["purchase"], ["view", "purchase"], ["no such event"]])
+def test_event_filters_read_off_the_kept_order_equal_a_fresh_sort(names):
+    """An event filter (any share of the rows) selects from the kept order by the event
+    codes sorted with it, and event codes asked for as values come from them too."""
+    import engage_core as ec
+    from engage_core import _common as c
+
+    table = event_log(seed=7, n_users=40)
+    shared, fresh = (ec.prepare_events(table, event="event") for _ in range(2))
+    first, n_days = c.day_range(shared, None)
+    pm = c.periods(shared, "week", first, n_days)
+    c.sorted_records(shared, shared.user, shared.num_users, None, first, nthreads=2)
+    mask = shared.event_mask(names)
+    assert shared.mask_lut(mask) is not None and shared.mask_lut(mask.copy()) is None
+    got = c.sorted_records(shared, shared.user, shared.num_users, mask, first,
+                           c.period_of_rows(shared, pm, first), shared.event, None, 2)
+    want = c.sorted_records(fresh, fresh.user, fresh.num_users, fresh.event_mask(names), first,
+                            c.period_of_rows(fresh, pm, first), fresh.event, None, 1)
+    for a, b in zip(got, want):
+        assert (a is None and b is None) or np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("keep", [0.1, 0.6, 1.0])
 def test_sorted_records_filtered_from_the_kept_order_equal_a_fresh_sort(keep):
     """Once all rows have been sorted by user and time, a masked selection is that order
