@@ -266,20 +266,18 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
     metric has asked for all rows, with each row's event code alongside: a later metric's
     selection is then that order filtered by its mask (the same rows in the same order as
     sorting them anew) instead of another sort and another gather of the days and times,
-    when the mask is an event filter (read off the sorted codes) or keeps over a quarter of
-    the rows; event codes asked for as ``value`` come from the sorted codes too."""
+    when the mask keeps over a quarter of the rows. An event filter's mask is read off the
+    sorted codes (no gather), and event codes asked for as ``value`` come from them too."""
     if actor is ev.user:
         base = ev.__dict__.setdefault("_user_order", {}).get(first)
         if base is None and mask is None:
             base = ev._user_order[first] = sorted_rows(ev, actor, n_actors, None, nthreads,
                                                        first, copies=True, payload=ev.event)
-        lut = ev.mask_lut(mask)
-        # a selection of a few rows sorts faster on its own than the order filters by a
-        # gather of the mask
-        if base is not None and (mask is None or lut is not None
-                                 or 4 * np.count_nonzero(mask) > len(base[1])):
+        # a selection of a few rows sorts faster on its own than the whole order filters
+        if base is not None and (mask is None or 4 * np.count_nonzero(mask) > len(base[1])):
             offsets, rows, dayoff, ts = base[:4]
             codes = base[4] if len(base) > 4 else None
+            lut = ev.mask_lut(mask) if codes is not None else None
             if mask is not None:
                 keep = (lut[codes + 1] if lut is not None else np.asarray(mask)[rows]).view(bool)
                 ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
