@@ -18,6 +18,18 @@ import numpy as np
 from engage_core._columns import as_chunks
 
 
+cdef extern from *:
+    """
+    #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    #define ENGAGE_PREFETCH_W(p) __builtin_prefetch((const void*)(p), 1)
+    """
+    void ENGAGE_PREFETCH(const void* p) noexcept nogil
+    void ENGAGE_PREFETCH_W(const void* p) noexcept nogil
+
+# rows between a prefetch and its use in the counting sort's passes
+DEF AHEAD = 16
+
+
 ctypedef fused row_t:
     int32_t
     int64_t
@@ -167,6 +179,8 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
             a = n * t // T
             b = n * (t + 1) // T
             for i in range(a, b):
+                if i + AHEAD < b and key[i + AHEAD] >= 0:
+                    ENGAGE_PREFETCH_W(&pos[t, key[i + AHEAD]])
                 k = key[i]
                 if k >= 0 and (not use_mask or m[i]):
                     pos[t, k] += 1
@@ -233,6 +247,18 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                 a, e, c = rw.lo, rw.hi, rw.chunk
                 tp = <const int64_t*><intptr_t>tdata[c] - start[c]
                 for i in range(a, e):
+                    # the key's place two steps ahead: its counter, then where it points
+                    if i + 2 * AHEAD < e and key[i + 2 * AHEAD] >= 0:
+                        ENGAGE_PREFETCH_W(&pos[t, key[i + 2 * AHEAD]])
+                    if i + AHEAD < e and key[i + AHEAD] >= 0:
+                        p = pos[t, key[i + AHEAD]]
+                        ENGAGE_PREFETCH_W(&rows[p])
+                        if copies:
+                            ENGAGE_PREFETCH_W(&sts[p])
+                            if has_major:
+                                ENGAGE_PREFETCH_W(&smaj[p])
+                            if has_pay:
+                                ENGAGE_PREFETCH_W(&spay[p])
                     k = key[i]
                     if k >= 0 and (not use_mask or m[i]):
                         p = pos[t, k]
