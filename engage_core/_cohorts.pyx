@@ -6,7 +6,26 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 
+cdef extern from *:
+    """
+    #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    """
+    void ENGAGE_PREFETCH(const void* p) noexcept nogil
+
 import numpy as np
+
+
+cdef struct FirstRow:
+    int64_t ts
+    int32_t day     # -1: no row yet
+    int32_t seg
+    int16_t rem
+
+
+cdef inline bint earlier(int64_t t, int16_t rm, int32_t sg, const FirstRow* b) noexcept nogil:
+    """Whether a row at (t, rm, sg) comes before the best row ``b`` so far."""
+    return (b.day < 0 or t < b.ts
+            or (t == b.ts and (rm < b.rem or (rm == b.rem and sg < b.seg))))
 
 
 def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] day,
@@ -18,43 +37,63 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
     The first row is the one with the smallest timestamp; among rows with that timestamp
     the smallest segment code wins. Users without a qualifying row get day -1.
     Returns ``(first_day[n_users], first_seg[n_users], first_ts[n_users])``.
+
+    Each thread takes a contiguous range of rows and keeps the best row of every user in
+    its own array (one record per user, fetched 16 rows ahead); then each user's best
+    rows of the threads are compared (the order of (time, remainder, segment) is total,
+    so the result does not depend on the thread count).
     """
     cdef int64_t n = user.shape[0]
     cdef int64_t[::1] best_ts = np.empty(n_users, dtype=np.int64)
-    cdef int32_t[::1] best_day = np.full(n_users, -1, dtype=np.int32)
-    cdef int32_t[::1] best_seg = np.zeros(n_users, dtype=np.int32)
+    cdef int32_t[::1] best_day = np.empty(n_users, dtype=np.int32)
+    cdef int32_t[::1] best_seg = np.empty(n_users, dtype=np.int32)
+    cdef FirstRow[:, ::1] best = np.zeros((nthreads, max(n_users, 1)), dtype=np.dtype(
+        [("ts", np.int64), ("day", np.int32), ("seg", np.int32), ("rem", np.int16)],
+        align=True))
     cdef const uint8_t[::1] m
     cdef const int32_t[::1] s
     cdef bint use_mask = mask is not None
     cdef bint use_seg = seg is not None
     cdef bint use_rem = rem is not None
     cdef const int16_t[::1] r = rem if use_rem else np.zeros(1, dtype=np.int16)
-    cdef int16_t[::1] best_rem = np.zeros(n_users, dtype=np.int16)
     cdef int16_t rm
-    cdef int64_t i, u, t, lo, hi
-    cdef int th
+    cdef int64_t i, u, t, a, b
+    cdef int th, q
     cdef int32_t sg
+    cdef FirstRow* x
+    cdef FirstRow* y
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     s = seg if use_seg else np.zeros(1, dtype=np.int32)
     with nogil:
-        # Each thread owns a contiguous range of users (and scans every row for them).
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            lo = n_users * th // nthreads
-            hi = n_users * (th + 1) // nthreads
-            for i in range(n):
+            for u in range(n_users):
+                best[th, u].day = -1
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            for i in range(a, b):
+                if i + 16 < b:
+                    ENGAGE_PREFETCH(&best[th, user[i + 16]])
                 u = user[i]
-                if u < lo or u >= hi or (use_mask and not m[i]):
+                if use_mask and not m[i]:
                     continue
                 t = ts[i]
                 sg = s[i] if use_seg else 0
                 rm = r[i] if use_rem else 0
-                if (best_day[u] < 0 or t < best_ts[u]
-                        or (t == best_ts[u] and (rm < best_rem[u]
-                                                 or (rm == best_rem[u] and sg < best_seg[u])))):
-                    best_ts[u] = t
-                    best_rem[u] = rm
-                    best_day[u] = day[i]
-                    best_seg[u] = sg
+                x = &best[th, u]
+                if earlier(t, rm, sg, x):
+                    x.ts = t
+                    x.rem = rm
+                    x.day = day[i]
+                    x.seg = sg
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            x = &best[0, u]
+            for q in range(1, nthreads):
+                y = &best[q, u]
+                if y.day >= 0 and earlier(y.ts, y.rem, y.seg, x):
+                    x = y
+            best_ts[u] = x.ts
+            best_day[u] = x.day
+            best_seg[u] = x.seg if x.day >= 0 else 0
     return np.asarray(best_day), np.asarray(best_seg), np.asarray(best_ts)
 
 

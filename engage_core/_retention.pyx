@@ -182,32 +182,34 @@ def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[
                   int64_t length_us, int n_bits, int64_t n_users, int nthreads):
     """offset_bits for rolling windows and at most 64 offsets: each user's first instant,
     offsets and cohort side by side (one cache line per row instead of four arrays), the
-    user's state of the row 16 ahead fetched meanwhile."""
-    cdef UserState[::1] st = np.zeros(max(n_users, 1), dtype=np.dtype(
+    user's state of the row 16 ahead fetched meanwhile. Each thread takes a contiguous
+    range of rows with its own copy of the states; the copies are merged per user (OR of
+    the offsets, largest offset)."""
+    cdef UserState[:, ::1] st = np.empty((nthreads, max(n_users, 1)), dtype=np.dtype(
         [("t0", np.int64), ("bits", np.uint64), ("cohort", np.int32), ("top", np.int32)]))
     cdef uint64_t[::1] bits = np.empty(max(n_users, 1), dtype=np.uint64)
     cdef int32_t[::1] max_k = np.empty(n_users, dtype=np.int32)
-    cdef int64_t n = user.shape[0], i, u, lo, hi, k, delta
+    cdef int64_t n = user.shape[0], i, u, a, b, k, delta
     cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
     cdef UserState* x
-    cdef int t
+    cdef uint64_t acc
+    cdef int32_t top
+    cdef int t, q
     with nogil:
-        for u in prange(n_users, num_threads=nthreads, schedule="static"):
-            st[u].t0 = t0[u]
-            st[u].bits = 0
-            st[u].cohort = cohort[u]
-            st[u].top = -1
-        # Each thread owns a contiguous range of users: no two threads write one user.
         for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            lo = n_users * t // nthreads
-            hi = n_users * (t + 1) // nthreads
-            for i in range(n):
-                if i + 16 < n:
-                    ENGAGE_PREFETCH(&st[user[i + 16]])
-                u = user[i]
-                if u < lo or u >= hi or (use_mask and not m[i]):
+            for u in range(n_users):
+                st[t, u].t0 = t0[u]
+                st[t, u].bits = 0
+                st[t, u].cohort = cohort[u]
+                st[t, u].top = -1
+            a = n * t // nthreads
+            b = n * (t + 1) // nthreads
+            for i in range(a, b):
+                if i + 16 < b:
+                    ENGAGE_PREFETCH(&st[t, user[i + 16]])
+                if use_mask and not m[i]:
                     continue
-                x = &st[u]
+                x = &st[t, user[i]]
                 if x.cohort < 0:
                     continue
                 delta = ts[i] - x.t0
@@ -219,8 +221,13 @@ def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[
                 if k < n_bits:
                     x.bits = x.bits | ((<uint64_t>1) << k)
         for u in prange(n_users, num_threads=nthreads, schedule="static"):
-            bits[u] = st[u].bits
-            max_k[u] = st[u].top
+            acc = 0
+            top = -1
+            for q in range(nthreads):
+                acc = acc | st[q, u].bits
+                top = max(top, st[q, u].top)
+            bits[u] = acc
+            max_k[u] = top
     return np.asarray(bits), np.asarray(max_k)
 
 
