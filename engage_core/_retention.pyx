@@ -135,11 +135,13 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
     cdef int64_t words = (n_bits + 63) // 64
     cdef int K = max_offset + 1
     cdef int B = brackets.shape[0]
-    cdef int64_t[:, :, ::1] size = np.zeros((nthreads, n_groups, n_periods), dtype=np.int64)
-    cdef int64_t[:, :, :, ::1] ret = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
-    cdef int64_t[:, :, :, ::1] unb = np.zeros((nthreads, n_groups, n_periods, K), dtype=np.int64)
-    cdef int64_t[:, :, :, ::1] bret = np.zeros((nthreads, n_groups, n_periods, max(B, 1)), dtype=np.int64)
-    cdef int64_t u, base
+    # per thread, padded apart (per_thread): cell (g, c) at g * n_periods + c
+    cdef int64_t GP = n_groups * n_periods, BB = max(B, 1)
+    cdef int64_t[:, ::1] size = per_thread(nthreads, GP)
+    cdef int64_t[:, ::1] ret = per_thread(nthreads, GP * K)
+    cdef int64_t[:, ::1] unb = per_thread(nthreads, GP * K)
+    cdef int64_t[:, ::1] bret = per_thread(nthreads, GP * BB)
+    cdef int64_t u, base, cell
     cdef int t, g, gi, ng, k, b, hit
     cdef int32_t c
     with nogil:
@@ -153,21 +155,25 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
             base = u * words
             for gi in range(ng):
                 g = 0 if gi == 0 else group[u]
-                size[t, g, c] += 1
+                cell = g * n_periods + c
+                size[t, cell] += 1
                 for k in range(K):
                     if (bits[base + (k >> 6)] >> (k & 63)) & 1:
-                        ret[t, g, c, k] += 1
+                        ret[t, cell * K + k] += 1
                     if max_k[u] >= k:
-                        unb[t, g, c, k] += 1
+                        unb[t, cell * K + k] += 1
                 for b in range(B):
                     hit = 0
                     for k in range(brackets[b, 0], brackets[b, 1] + 1):
                         if (bits[base + (k >> 6)] >> (k & 63)) & 1:
                             hit = 1
                             break
-                    bret[t, g, c, b] += hit
-    return (np.asarray(size).sum(axis=0), np.asarray(ret).sum(axis=0),
-            np.asarray(unb).sum(axis=0), np.asarray(bret).sum(axis=0)[:, :, :B])
+                    bret[t, cell * BB + b] += hit
+    shape = (n_groups, n_periods)
+    return (np.asarray(size)[:, :GP].sum(axis=0).reshape(shape),
+            np.asarray(ret)[:, :GP * K].sum(axis=0).reshape(shape + (K,)),
+            np.asarray(unb)[:, :GP * K].sum(axis=0).reshape(shape + (K,)),
+            np.asarray(bret)[:, :GP * BB].sum(axis=0).reshape(shape + (BB,))[:, :, :B])
 
 
 cdef struct UserState:
