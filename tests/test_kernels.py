@@ -232,6 +232,27 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
         _sequences.sort_rows(key, major, chunks, mask, n_keys, 1)
 
 
+@pytest.mark.parametrize("pattern", ["descending", "organ pipe", "few times", "random"])
+def test_sort_rows_orders_long_keys_out_of_order(pattern):
+    # one key's thousands of rows out of time order (the in-kernel introsort: partitions,
+    # insertion sort of small ones), ties on the time broken by the major then the row
+    from engage_core import _sequences
+
+    n = 5000
+    ts = {"descending": np.arange(n)[::-1],
+          "organ pipe": np.concatenate([np.arange(n // 2), np.arange(n - n // 2)[::-1]]),
+          "few times": np.arange(n) % 3,
+          "random": np.random.default_rng(4).integers(0, 10**6, n)}[pattern].astype(np.int64)
+    major = (np.arange(n) % 2).astype(np.int32)
+    key = np.zeros(n, dtype=np.int32)
+    want = sorted(range(n), key=lambda i: (major[i], ts[i], i))
+    for threads in (1, 2):
+        off, rows, smaj, sts = _sequences.sort_rows(key, major, ts, None, 1, threads, True)
+        assert rows.tolist() == want and np.array_equal(sts, ts[want])
+        off2, rows2 = _sequences.sort_rows(key, major, ts, None, 1, threads)
+        assert rows2.tolist() == want
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_segment_sums_add_each_segment_in_ascending_order(threads):
     from engage_core import _common, _sequences
