@@ -13,11 +13,45 @@ import numpy as np
 
 cdef extern from *:
     """
+    #include "_simd.h"
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
     #define ENGAGE_US_PER_DAY 86400000000LL
+
+    /* local_days' rows of a zone with one offset: the day of (instant + offset), with the
+       count of instants outside [lo_us, hi_us) and the least and greatest day. The day is
+       estimated in double precision (the quotient's error is far below one day for any
+       int64 instant) and corrected to the exact floor by integer multiplies, so that the
+       loop vectorises. */
+    ENGAGE_AVX512_CLONES
+    static void engage_fixed_days(const int64_t* ts, int64_t n, int64_t off, int64_t lo_us,
+                                  int64_t hi_us, int32_t* out, int64_t* outside,
+                                  int32_t* dmin, int32_t* dmax) {
+        const double inv = 1.0 / (double)ENGAGE_US_PER_DAY;
+        int64_t cnt = 0;
+        int32_t mn = *dmin, mx = *dmax;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t t = ts[i];
+            cnt += (t < lo_us) | (t >= hi_us);
+            int64_t x = t + off;
+            int64_t d = (int64_t)((double)x * inv);
+            d -= (d * ENGAGE_US_PER_DAY > x);
+            d += ((d + 1) * ENGAGE_US_PER_DAY <= x);
+            int32_t d32 = (int32_t)d;
+            out[i] = d32;
+            mn = d32 < mn ? d32 : mn;
+            mx = d32 > mx ? d32 : mx;
+        }
+        *outside += cnt;
+        *dmin = mn;
+        *dmax = mx;
+    }
     """
     void ENGAGE_PREFETCH(const void* p) noexcept nogil
     const int64_t US_PER_DAY "ENGAGE_US_PER_DAY"
+    void fixed_days "engage_fixed_days"(const int64_t* ts, int64_t n, int64_t off,
+                                        int64_t lo_us, int64_t hi_us, int32_t* out,
+                                        int64_t* outside, int32_t* dmin,
+                                        int32_t* dmax) noexcept nogil
 
 
 # rows between a table entry's prefetch and its read
@@ -125,16 +159,8 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
                 p = <const int64_t*><intptr_t>data[c]
                 s0 = start[c]
                 if fixed:
-                    # the day of (instant + offset): branch-free, vectorisable
-                    for i in range(a, e):
-                        t = p[i - s0]
-                        cnt = cnt + ((t < lo_us) | (t >= hi_us))
-                        t = t + off
-                        ud = t // US_PER_DAY
-                        d = <int32_t>(ud - ((ud * US_PER_DAY) > t))
-                        out[i] = d
-                        dmin = min(dmin, d)
-                        dmax = max(dmax, d)
+                    fixed_days(p + (a - s0), e - a, off, lo_us, hi_us, &out[0] + a, &cnt,
+                               &dmin, &dmax)
                 else:
                     for i in range(a, e):
                         t = p[i - s0]

@@ -10,4 +10,15 @@
 #else
 #define ENGAGE_POPCNT_CLONES
 #endif
+
+/* ENGAGE_AVX512_CLONES: the same for a loop of 64-bit integer and floating-point arithmetic
+   that the compiler vectorises 8 lanes wide on x86-64-v4 (AVX-512 F, BW, CD, DQ, VL:
+   int64 <-> double conversions and int64 multiplies), else for the default target
+   (GCC 11 and newer know the x86-64-v4 level). */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && defined(__GNUC__) \
+    && !defined(__clang__) && __GNUC__ >= 11
+#define ENGAGE_AVX512_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define ENGAGE_AVX512_CLONES
+#endif
 #endif
