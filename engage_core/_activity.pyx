@@ -13,6 +13,8 @@ from engage_core._hash cimport touch_pages
 
 import numpy as np
 
+from engage_core._scratch import per_thread
+
 
 cdef int cmp_int32(const void* a, const void* b) noexcept nogil:
     cdef int32_t x = (<const int32_t*>a)[0]
@@ -60,57 +62,110 @@ cdef extern from *:
     #define ENGAGE_ATOMIC_OR(p, x) __atomic_fetch_or((p), (x), __ATOMIC_RELAXED)
 
     #include "_simd.h"
-    /* The window counts of a few 64-user columns of day bitmaps (bitmap_window_counts):
-       one popcount per day, column and window, with the popcnt instruction where the CPU
-       has it (ENGAGE_POPCNT_CLONES). */
-    ENGAGE_POPCNT_CLONES
-    static void engage_column_windows(const uint64_t* bits, int64_t words, int64_t D,
-                                      int64_t j0, int64_t j1, const int32_t* win, int nw,
-                                      uint64_t* tile, uint64_t* pre, uint64_t* suf,
-                                      int64_t* counts, int64_t* first) {
-        /* the tile's words, day after day (sequential reads), laid out column by column */
-        for (int64_t d = 0; d < D; d++)
-            for (int64_t j = j0; j < j1; j++)
-                tile[(j - j0) * D + d] = bits[d * words + j];
-        for (int64_t j = j0; j < j1; j++) {
-            const uint64_t* col = tile + (j - j0) * D;
-            uint64_t seen = 0;
-            for (int64_t d = 0; d < D; d++) {
-                first[d] += __builtin_popcountll(col[d] & ~seen);
-                seen |= col[d];
+    /* The window counts of a tile of 64-user columns (words j0..j1) of day bitmaps
+       (bitmap_window_counts), each day's words of the tile side by side, so that every
+       loop runs across the tile's words (vectorised: ORs, and popcounts where the CPU has
+       a vector popcount): users whose first day is each day; per window W, the users of
+       each W-day window ending on each day, by van Herk / Gil-Werman: ORs over blocks of W
+       days from each block's start (pre) and to its end (suf), a window being
+       suf[start] | pre[end]. pre and suf hold D rows of the tile's words. */
+    static inline __attribute__((always_inline)) void engage_windows_body(
+            const uint64_t* bits, int64_t words, int64_t D, int64_t j0, int64_t j1,
+            const int32_t* win, int nw, uint64_t* pre, uint64_t* suf, uint64_t* seen,
+            int64_t* counts, int64_t* first) {
+        const int64_t w = j1 - j0;
+        for (int64_t j = 0; j < w; j++) seen[j] = 0;
+        for (int64_t d = 0; d < D; d++) {
+            const uint64_t* row = bits + d * words + j0;
+            int64_t f = 0;
+            for (int64_t j = 0; j < w; j++) {
+                f += __builtin_popcountll(row[j] & ~seen[j]);
+                seen[j] |= row[j];
             }
-            for (int w = 0; w < nw; w++) {
-                int64_t W = win[w], k;
-                int64_t* cnt = counts + (int64_t)w * D;
-                if (W == 1) {
-                    for (int64_t d = 0; d < D; d++) cnt[d] += __builtin_popcountll(col[d]);
-                    continue;
-                }
-                /* van Herk / Gil-Werman: OR over blocks of W days from each block's start
-                   (pre) and to its end (suf); a window is suf[start] | pre[end] */
-                k = 0;
+            first[d] += f;
+        }
+        for (int k = 0; k < nw; k++) {
+            const int64_t W = win[k];
+            int64_t* cnt = counts + (int64_t)k * D;
+            if (W == 1) {
                 for (int64_t d = 0; d < D; d++) {
-                    pre[d] = k == 0 ? col[d] : (pre[d - 1] | col[d]);
-                    k = k + 1 == W ? 0 : k + 1;
+                    const uint64_t* row = bits + d * words + j0;
+                    int64_t s = 0;
+                    for (int64_t j = 0; j < w; j++) s += __builtin_popcountll(row[j]);
+                    cnt[d] += s;
                 }
-                k = (D - 1) % W;  /* the position of day d in its block, counted down */
-                for (int64_t d = D - 1; d >= 0; d--) {
-                    suf[d] = (k == W - 1 || d == D - 1) ? col[d] : (suf[d + 1] | col[d]);
-                    k = k == 0 ? W - 1 : k - 1;
+                continue;
+            }
+            for (int64_t d = 0; d < D; d++) {
+                const uint64_t* row = bits + d * words + j0;
+                uint64_t* p = pre + d * w;
+                if (d % W == 0) for (int64_t j = 0; j < w; j++) p[j] = row[j];
+                else for (int64_t j = 0; j < w; j++) p[j] = p[j - w] | row[j];
+            }
+            for (int64_t d = D - 1; d >= 0; d--) {
+                const uint64_t* row = bits + d * words + j0;
+                uint64_t* q = suf + d * w;
+                if (d % W == W - 1 || d == D - 1) for (int64_t j = 0; j < w; j++) q[j] = row[j];
+                else for (int64_t j = 0; j < w; j++) q[j] = q[j + w] | row[j];
+            }
+            for (int64_t e = 0; e < D; e++) {
+                const uint64_t* p = pre + e * w;
+                int64_t s = 0;
+                if (e < W - 1) {
+                    for (int64_t j = 0; j < w; j++) s += __builtin_popcountll(p[j]);
+                } else {
+                    const uint64_t* q = suf + (e - W + 1) * w;
+                    for (int64_t j = 0; j < w; j++) s += __builtin_popcountll(q[j] | p[j]);
                 }
-                for (int64_t e = 0; e < D; e++) {
-                    uint64_t x = e < W - 1 ? pre[e] : (suf[e - W + 1] | pre[e]);
-                    cnt[e] += __builtin_popcountll(x);
-                }
+                cnt[e] += s;
             }
         }
+    }
+    #define ENGAGE_WINDOWS_ARGS const uint64_t* bits, int64_t words, int64_t D, int64_t j0, \
+        int64_t j1, const int32_t* win, int nw, uint64_t* pre, uint64_t* suf, uint64_t* seen, \
+        int64_t* counts, int64_t* first
+    #define ENGAGE_WINDOWS_CALL bits, words, D, j0, j1, win, nw, pre, suf, seen, counts, first
+    static void engage_windows_default(ENGAGE_WINDOWS_ARGS) {
+        engage_windows_body(ENGAGE_WINDOWS_CALL);
+    }
+    #if ENGAGE_X86_DISPATCH
+    /* built for CPUs with AVX-512 and its vector popcount, and for those with popcnt;
+       engage_column_windows picks one when first called */
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq")))
+    static void engage_windows_vpopcnt(ENGAGE_WINDOWS_ARGS) {
+        engage_windows_body(ENGAGE_WINDOWS_CALL);
+    }
+    __attribute__((target("popcnt")))
+    static void engage_windows_popcnt(ENGAGE_WINDOWS_ARGS) {
+        engage_windows_body(ENGAGE_WINDOWS_CALL);
+    }
+    #endif
+    /* the build engage_column_windows runs: 2 vector popcount, 1 popcnt, 0 default */
+    static int engage_windows_level(void) {
+    #if ENGAGE_X86_DISPATCH
+        __builtin_cpu_init();
+        return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
+                && __builtin_cpu_supports("avx512vpopcntdq")) ? 2
+               : __builtin_cpu_supports("popcnt") ? 1 : 0;
+    #else
+        return 0;
+    #endif
+    }
+    static void engage_column_windows(int level, ENGAGE_WINDOWS_ARGS) {
+    #if ENGAGE_X86_DISPATCH
+        if (level == 2) { engage_windows_vpopcnt(ENGAGE_WINDOWS_CALL); return; }
+        if (level == 1) { engage_windows_popcnt(ENGAGE_WINDOWS_CALL); return; }
+    #endif
+        engage_windows_default(ENGAGE_WINDOWS_CALL);
     }
     """
     void ENGAGE_PREFETCH(const void* p) noexcept nogil
     void atomic_or "ENGAGE_ATOMIC_OR"(uint64_t* p, uint64_t x) noexcept nogil
+    int windows_level "engage_windows_level"() noexcept nogil
     void column_windows "engage_column_windows"(
-        const uint64_t* bits, int64_t words, int64_t D, int64_t j0, int64_t j1,
-        const int32_t* win, int nw, uint64_t* tile, uint64_t* pre, uint64_t* suf,
+        int level, const uint64_t* bits, int64_t words, int64_t D, int64_t j0, int64_t j1,
+        const int32_t* win, int nw, uint64_t* pre, uint64_t* suf, uint64_t* seen,
         int64_t* counts, int64_t* first) noexcept nogil
 
 
@@ -334,27 +389,34 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     return np.asarray(bits)[:n_days]
 
 
-def bitmap_window_counts(const uint64_t[:, ::1] bits, const int32_t[::1] windows, int nthreads):
+# the build of the window-count kernel this CPU runs (see engage_column_windows)
+WINDOWS_LEVEL = windows_level()
+
+
+def bitmap_window_counts(const uint64_t[:, ::1] bits, const int32_t[::1] windows, int nthreads,
+                         level=None):
     """Distinct users per (window, day) and users whose first day is each day, from
     ``day_bitmaps``: ``(counts[W, D], first[D])``, as ``window_counts`` gives them for one
-    group. Threads take tiles of columns (64 users each) sized to stay in cache, copied day
-    after day (sequential reads) into a column-major scratch tile."""
+    group. Threads take tiles of columns (64 users each) whose scratch rows (two per day)
+    stay in cache; each day's words of a tile are read side by side. ``level``: a build of
+    the kernel no higher than WINDOWS_LEVEL (tests run each)."""
     cdef int64_t D = bits.shape[0], words = bits.shape[1] if D else 0
     cdef int nw = windows.shape[0]
     cdef int64_t[:, :, ::1] counts = np.zeros((nthreads, nw, max(D, 1)), dtype=np.int64)
     cdef int64_t[:, ::1] first = np.zeros((nthreads, max(D, 1)), dtype=np.int64)
-    cdef int64_t width = max(8, min(512, ((256 << 10) // (8 * max(D, 1))) // 8 * 8))
-    cdef uint64_t[:, ::1] scratch = np.empty((nthreads, (width + 2) * max(D, 1)), dtype=np.uint64)
+    cdef int64_t width = max(8, min(64, ((128 << 10) // (16 * max(D, 1))) // 8 * 8))
+    cdef uint64_t[:, ::1] scratch = per_thread(nthreads, (2 * max(D, 1) + 1) * width, np.uint64)
     cdef int64_t tiles = (words + width - 1) // width, k
     cdef int t
+    cdef int lv = WINDOWS_LEVEL if level is None else min(int(level), WINDOWS_LEVEL)
     if D == 0 or nw == 0:
         return np.zeros((nw, D), dtype=np.int64), np.zeros(D, dtype=np.int64)
     with nogil:
         for k in prange(tiles, num_threads=nthreads, schedule="guided"):
             t = threadid()
-            column_windows(&bits[0, 0], words, D, k * width, min(k * width + width, words),
+            column_windows(lv, &bits[0, 0], words, D, k * width, min(k * width + width, words),
                            &windows[0], nw, &scratch[t, 0], &scratch[t, width * D],
-                           &scratch[t, (width + 1) * D], &counts[t, 0, 0], &first[t, 0])
+                           &scratch[t, 2 * width * D], &counts[t, 0, 0], &first[t, 0])
     return np.asarray(counts).sum(axis=0)[:, :D], np.asarray(first).sum(axis=0)[:D]
 
 
