@@ -25,6 +25,7 @@ import platform
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+_kept = False
 
 
 def keep_freed_memory() -> bool:
@@ -41,4 +42,16 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     # the largest threshold an int holds: freed memory stays in the process
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    global _kept
+    _kept = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return _kept
+
+
+def release_free_memory() -> None:
+    """Hand the free memory kept so far back to the kernel (glibc's malloc_trim: whole free
+    pages anywhere in the heap), where the peak matters more than reuse: a record-batch
+    stream's per-batch parts, freed as each column is joined, lie between the other
+    columns' parts and cannot hold the next joined column (measured: 50M events streamed
+    from Parquet peaked at 1.56 GB instead of 1.19 GB without this)."""
+    if _kept:
+        ctypes.CDLL(None).malloc_trim(0)

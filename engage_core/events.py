@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from engage_core import _bytes_index, _columns, _ingest, arrow_io
+from engage_core._memory import release_free_memory
 from engage_core.range_index import RangeIndex, column_keys
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date
 from engage_core.errors import SchemaError
@@ -462,7 +463,10 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                        rows_read, None if all_kept else keep, is_ns and timestamp)
 
     def cat(key, dtype):
-        return parts.result(key, dtype)
+        out = parts.result(key, dtype)
+        if streaming:  # the joined batches' memory back to the kernel before the next join
+            release_free_memory()
+        return out
 
     user = cat("user", np.int32) if whole is None else whole[0]
     day = cat("day", np.int32) if whole is None else whole[2]
