@@ -62,6 +62,32 @@ cdef extern from *:
     #define ENGAGE_ATOMIC_OR(p, x) __atomic_fetch_or((p), (x), __ATOMIC_RELAXED)
 
     #include "_simd.h"
+
+    /* day_bitmaps' rows a..b: bit user[i] of row day[i] - first (or of_day of it) of bits;
+       a day several threads reach (shared) gets an atomic OR, and only for a new bit. Rows
+       out of time order hit bitmaps all over: the word of the row 16 ahead is fetched
+       meanwhile (in time order the day's bitmap is in cache already). */
+    static void engage_fill_bitmaps(const int32_t* restrict user, const int32_t* restrict day,
+                                    const uint8_t* restrict mask,
+                                    const int32_t* restrict of_day, int32_t first, int64_t a,
+                                    int64_t b, uint64_t* restrict bits, int64_t words,
+                                    const uint8_t* restrict shared, int shuffled) {
+        for (int64_t i = a; i < b; i++) {
+            if (shuffled && i + 16 < b && user[i + 16] >= 0) {
+                int32_t d16 = day[i + 16] - first;
+                ENGAGE_PREFETCH(bits + (int64_t)(of_day ? of_day[d16] : d16) * words
+                                + (user[i + 16] >> 6));
+            }
+            int32_t u = user[i];
+            if (u < 0 || (mask && !mask[i])) continue;
+            int32_t d = day[i] - first;
+            if (of_day) d = of_day[d];
+            uint64_t* p = bits + (int64_t)d * words + (u >> 6);
+            uint64_t x = (uint64_t)1 << (u & 63);
+            if (!shared[d]) *p |= x;
+            else if (!(*p & x)) ENGAGE_ATOMIC_OR(p, x);
+        }
+    }
     /* The window counts of a tile of 64-user columns (words j0..j1) of day bitmaps
        (bitmap_window_counts), each day's words of the tile side by side, so that every
        loop runs across the tile's words (vectorised: ORs, and popcounts where the CPU has
@@ -162,6 +188,10 @@ cdef extern from *:
     """
     void ENGAGE_PREFETCH(const void* p) noexcept nogil
     void atomic_or "ENGAGE_ATOMIC_OR"(uint64_t* p, uint64_t x) noexcept nogil
+    void fill_bitmaps "engage_fill_bitmaps"(
+        const int32_t* user, const int32_t* day, const uint8_t* mask, const int32_t* of_day,
+        int32_t first, int64_t a, int64_t b, uint64_t* bits, int64_t words,
+        const uint8_t* shared, int shuffled) noexcept nogil
     int windows_level "engage_windows_level"() noexcept nogil
     void column_windows "engage_column_windows"(
         int level, const uint64_t* bits, int64_t words, int64_t D, int64_t j0, int64_t j1,
@@ -314,7 +344,7 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     is not set yet. A time-ordered log sets bits in the bitmaps of the days at hand, which
     stay in cache."""
     cdef int64_t words = (n_users + 63) // 64
-    cdef int64_t n = user.shape[0], i, u, a, b
+    cdef int64_t n = user.shape[0], i, a, b
     cdef uint64_t[:, ::1] bits = np.zeros((max(n_days, 1), max(words, 1)), dtype=np.uint64)
     cdef int32_t[::1] lo = np.full(nthreads, n_days, dtype=np.int32)
     cdef int32_t[::1] hi = np.full(nthreads, -1, dtype=np.int32)
@@ -323,9 +353,7 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     cdef bint use_od = of_day is not None
     cdef const uint8_t[::1] m
     cdef bint use_mask = mask is not None
-    cdef int32_t d, dmin, dmax
-    cdef uint64_t x
-    cdef uint64_t* p
+    cdef int32_t dmin, dmax
     cdef int t
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     od = of_day if use_od else np.zeros(1, dtype=np.int32)
@@ -364,28 +392,10 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     with nogil:
         # the same ranges of rows as above: a day not shared is written by one thread only
         for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * t // nthreads
-            b = n * (t + 1) // nthreads
-            for i in range(a, b):
-                # rows out of time order hit bitmaps all over: the word of the row 16 ahead
-                # is fetched meanwhile (in time order the day's bitmap is in cache already)
-                if shuffled and i + 16 < b:
-                    u = user[i + 16]
-                    if u >= 0:
-                        d = day[i + 16] - first
-                        ENGAGE_PREFETCH(&bits[od[d] if use_od else d, u >> 6])
-                u = user[i]
-                if u < 0 or (use_mask and not m[i]):
-                    continue
-                d = day[i] - first
-                if use_od:
-                    d = od[d]
-                x = (<uint64_t>1) << (u & 63)
-                p = &bits[d, u >> 6]
-                if not shared[d]:
-                    p[0] = p[0] | x
-                elif not (p[0] & x):
-                    atomic_or(p, x)
+            fill_bitmaps(&user[0], &day[0], &m[0] if use_mask else NULL,
+                         &od[0] if use_od else NULL, first, n * t // nthreads,
+                         n * (t + 1) // nthreads, &bits[0, 0], bits.shape[1], &shared[0],
+                         shuffled)
     return np.asarray(bits)[:n_days]
 
 
