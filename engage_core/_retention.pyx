@@ -264,6 +264,22 @@ def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
     return np.asarray(bits), np.asarray(max_k)
 
 
+cdef inline void or_periods(const uint64_t* rows, int64_t words, int64_t R,
+                            const int32_t* period_of_row, int64_t j0, int64_t j1, int64_t P,
+                            uint64_t* per) noexcept nogil:
+    """The words j0..j1 of bitmap rows ``rows[R, words]`` ORed into their periods' words:
+    ``per[(j - j0) * P + period]``, each column's P periods side by side (sequential reads
+    of each row's words)."""
+    cdef int64_t q, d, j
+    cdef int32_t p
+    for q in range((j1 - j0) * P):
+        per[q] = 0
+    for d in range(R):
+        p = period_of_row[d]
+        for j in range(j0, j1):
+            per[(j - j0) * P + p] |= rows[d * words + j]
+
+
 def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1] period_of_day,
                              int n_periods, int64_t n_users, int n_bits, int nthreads):
     """Cohorts and calendar offset bitsets (as ``offset_bits_from_days``) from the users'
@@ -293,12 +309,7 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
             t = threadid()
             j0 = tile * width
             j1 = min(j0 + width, words)
-            for q in range((j1 - j0) * P):
-                per[t, q] = 0
-            for d in range(D):
-                p = period_of_day[d]
-                for j in range(j0, j1):
-                    per[t, (j - j0) * P + p] |= day_bits[d, j]
+            or_periods(&day_bits[0, 0], words, D, &period_of_day[0], j0, j1, P, &per[t, 0])
             for j in range(j0, j1):
                 for q in range(64 * pw):
                     um[t, q] = 0
@@ -355,20 +366,14 @@ def tally_from_bitmaps(const uint64_t[:, ::1] row_bits, const int32_t[::1] perio
     cdef uint64_t[:, ::1] per = per_thread(nthreads, width * P, np.uint64)
     cdef uint64_t[:, ::1] suf = per_thread(nthreads, P + 1, np.uint64)
     cdef int32_t[:, ::1] br = np.ascontiguousarray(brackets) if B else np.zeros((1, 2), np.int32)
-    cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1, j, d, q
-    cdef int32_t p
+    cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1
     cdef int t
     with nogil:
         for tile in prange(tiles, num_threads=nthreads, schedule="guided"):
             t = threadid()
             j0 = tile * width
             j1 = min(j0 + width, words)
-            for q in range((j1 - j0) * P):
-                per[t, q] = 0
-            for d in range(R):
-                p = period_of_row[d]
-                for j in range(j0, j1):
-                    per[t, (j - j0) * P + p] |= row_bits[d, j]
+            or_periods(&row_bits[0, 0], words, R, &period_of_row[0], j0, j1, P, &per[t, 0])
             retention_columns(&per[t, 0], j1 - j0, P, K, &br[0, 0], B, &suf[t, 0],
                               &size[t, 0], &ret[t, 0], &unb[t, 0], &bret[t, 0])
     cdef int64_t used = max(n_periods, 1)
