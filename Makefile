@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.engage-installed
-PYX     = $(wildcard engage_core/*.pyx engage_core/*.pxd)
+PYX     = $(wildcard engage_core/*.pyx engage_core/*.pxd engage_core/*.h)
 SO_STAMP = build/.kernels-built
 
 .PHONY: demo test build bench clean distclean env

@@ -3,6 +3,7 @@
 Compiler directives are set once, here. ``ENGAGE_DEBUG=1`` turns bounds checking,
 wrap-around and initialisation checks back on (and disables optimisation) for debugging.
 """
+import glob
 import os
 import sys
 
@@ -28,6 +29,9 @@ else:
     compile_args = ["-fopenmp", "-O0" if DEBUG else "-O3"]
     link_args = ["-fopenmp"]
 
+# the C headers the kernels include: an edit to one rebuilds every kernel
+HEADERS = sorted(glob.glob("engage_core/*.h") + glob.glob("engage_core/*.pxd"))
+
 KERNELS = ["_ingest", "_columns", "_bytes_index", "_activity", "_cohorts", "_retention", "_sequences", "_sessions", "_funnels"]
 
 extensions = [
@@ -35,6 +39,7 @@ extensions = [
         f"engage_core.{name}",
         [f"engage_core/{name}.pyx"],
         include_dirs=[numpy.get_include()],
+        depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,

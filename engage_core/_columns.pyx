@@ -13,41 +13,11 @@ import numpy as np
 
 cdef extern from *:
     """
-    #include "_simd.h"
+    #include "_days.h"
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
-    #define ENGAGE_US_PER_DAY 86400000000LL
-
-    /* local_days' rows of a zone with one offset: the day of (instant + offset), with the
-       count of instants outside [lo_us, hi_us) and the least and greatest day. The day is
-       estimated in double precision (the quotient's error is far below one day for any
-       int64 instant) and corrected to the exact floor by integer multiplies, so that the
-       loop vectorises. */
-    ENGAGE_AVX512_CLONES
-    static void engage_fixed_days(const int64_t* ts, int64_t n, int64_t off, int64_t lo_us,
-                                  int64_t hi_us, int32_t* out, int64_t* outside,
-                                  int32_t* dmin, int32_t* dmax) {
-        const double inv = 1.0 / (double)ENGAGE_US_PER_DAY;
-        int64_t cnt = 0;
-        int32_t mn = *dmin, mx = *dmax;
-        for (int64_t i = 0; i < n; i++) {
-            int64_t t = ts[i];
-            cnt += (t < lo_us) | (t >= hi_us);
-            int64_t x = t + off;
-            int64_t d = (int64_t)((double)x * inv);
-            d -= (d * ENGAGE_US_PER_DAY > x);
-            d += ((d + 1) * ENGAGE_US_PER_DAY <= x);
-            int32_t d32 = (int32_t)d;
-            out[i] = d32;
-            mn = d32 < mn ? d32 : mn;
-            mx = d32 > mx ? d32 : mx;
-        }
-        *outside += cnt;
-        *dmin = mn;
-        *dmax = mx;
-    }
 
     /* chunks_minmax's rows without nulls: least and greatest value (vectorised) */
-    ENGAGE_AVX512_CLONES
+    ENGAGE_V3_V4_CLONES
     static void engage_minmax(const int64_t* p, int64_t n, int64_t* mn, int64_t* mx) {
         int64_t a = *mn, b = *mx;
         for (int64_t i = 0; i < n; i++) {
@@ -63,10 +33,15 @@ cdef extern from *:
     const int64_t US_PER_DAY "ENGAGE_US_PER_DAY"
     void minmax_values "engage_minmax"(const int64_t* p, int64_t n, int64_t* mn,
                                        int64_t* mx) noexcept nogil
-    void fixed_days "engage_fixed_days"(const int64_t* ts, int64_t n, int64_t off,
+    int x86_level "engage_x86_level"() noexcept nogil
+    void fixed_days "engage_fixed_days"(int level, const int64_t* ts, int64_t n, int64_t off,
                                         int64_t lo_us, int64_t hi_us, int32_t* out,
                                         int64_t* outside, int32_t* dmin,
                                         int32_t* dmax) noexcept nogil
+
+
+# the x86-64 level of the kernels built per level (_days.h): 4, 3 or 0
+SIMD_LEVEL = x86_level()
 
 
 # rows between a table entry's prefetch and its read
@@ -112,7 +87,8 @@ def as_chunks(values, valid=None):
 
 
 def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[::1] trans_sec,
-               const int64_t[::1] off_after, int nthreads, out_array=None, int64_t n_days=-1):
+               const int64_t[::1] off_after, int nthreads, out_array=None, int64_t n_days=-1,
+               level=None):
     """Local day numbers (days since 1970-01-01 in the zone) of UTC microsecond instants
     (an int64 array or Int64Chunks, every value valid).
 
@@ -124,7 +100,8 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
     when given), how many instants fall outside the table's UTC days (their day is not
     computed: the caller widens the table and redoes), and the least and greatest day of
     each thread's rows (``thread_rows``; int32 arrays, 2**31 - 1 and -2**31 for a thread
-    without rows; meaningful when none is outside).
+    without rows; meaningful when none is outside). A zone with one offset runs the
+    vectorised kernel built for ``SIMD_LEVEL``, or for ``level`` if lower (tests run each).
 
     One division per row (by a constant: a multiply): the UTC day and the time into it;
     an offset under a day moves the local day by at most one either way.
@@ -146,6 +123,7 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
     cdef int th
     cdef RowWalk rw
     cdef bint fixed = False
+    cdef int lv = SIMD_LEVEL if level is None else min(int(level), SIMD_LEVEL)
     for k in range(n_tab):
         trans_us[k] = trans_sec[k] * 1000000
         before_us[k] = off_before[k] * 1000000
@@ -174,7 +152,7 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
                 p = <const int64_t*><intptr_t>data[c]
                 s0 = start[c]
                 if fixed:
-                    fixed_days(p + (a - s0), e - a, off, lo_us, hi_us, &out[0] + a, &cnt,
+                    fixed_days(lv, p + (a - s0), e - a, off, lo_us, hi_us, &out[0] + a, &cnt,
                                &dmin, &dmax)
                 else:
                     for i in range(a, e):

@@ -22,14 +22,30 @@
 #define ENGAGE_POPCNT_CLONES
 #endif
 
-/* ENGAGE_AVX512_CLONES: the same for a loop of 64-bit integer and floating-point arithmetic
-   that the compiler vectorises 8 lanes wide on x86-64-v4 (AVX-512 F, BW, CD, DQ, VL:
-   int64 <-> double conversions and int64 multiplies), else for the default target
-   (GCC 11 and newer know the x86-64-v4 level). */
+/* engage_x86_level(): the x86-64 micro-architecture level of the CPU for the kernels built
+   per level: 4 (AVX-512 F, BW, CD, DQ, VL), 3 (AVX2, FMA, BMI2), else 0 (and 0 wherever
+   there is no dispatch). */
+static inline int engage_x86_level(void) {
+#if ENGAGE_X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("avx512vl"))
+        return 4;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+        && __builtin_cpu_supports("bmi2"))
+        return 3;
+#endif
+    return 0;
+}
+
+/* ENGAGE_V3_V4_CLONES: before a plain loop the compiler vectorises: built for x86-64-v4,
+   x86-64-v3 and the default target, the best picked when the module loads. */
 #if ENGAGE_X86_DISPATCH && !defined(__clang__) && __GNUC__ >= 11
-#define ENGAGE_AVX512_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#define ENGAGE_V3_V4_CLONES \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
-#define ENGAGE_AVX512_CLONES
+#define ENGAGE_V3_V4_CLONES
 #endif
 
 #endif

@@ -194,6 +194,42 @@ def test_days_in_fixed_offset_zones_need_no_range_pass(zone, micros, threads):
     assert mapper.bounds == ((min(want), max(want)) if want else (None, None))
 
 
+@pytest.mark.parametrize("level", [0, 3, 4])
+@pytest.mark.parametrize("offset_hours", [0, -5, 14, -12])
+def test_fixed_offset_days_are_the_same_on_every_kernel_build(level, offset_hours):
+    # _days.h builds the kernel per x86-64 level (plain, AVX2 written out, AVX-512 by the
+    # compiler): each the floor of (instant + offset) / day, for instants across years
+    # 1..9999, on day edges, and in lengths that leave a tail after the 4-wide steps
+    from engage_core.calendar import MIN_DAY, MAX_DAY
+
+    if level > _columns.SIMD_LEVEL:
+        pytest.skip(f"this CPU runs kernels up to x86-64 level {_columns.SIMD_LEVEL}")
+    day = 86_400_000_000
+    off = offset_hours * 3600 * 1_000_000
+    lo_us, hi_us = MIN_DAY * day, (MAX_DAY + 1) * day
+    rng = np.random.default_rng(level + 100 * (offset_hours + 12))
+    edges = np.array([k * day + d - off for k in (MIN_DAY + 1, -1, 0, 1, 20_000, MAX_DAY - 1)
+                      for d in (-1, 0, 1)], dtype=np.int64)
+    ts = np.concatenate([rng.integers(lo_us, hi_us, 2001), edges,
+                         [lo_us, hi_us - 1]]).astype(np.int64)
+    want = (ts + off) // day
+    table = (np.full(1, offset_hours * 3600, dtype=np.int64), np.full(1, 86400, dtype=np.int64),
+             np.full(1, offset_hours * 3600, dtype=np.int64))
+    for n in (len(ts), 3, 0):
+        for threads in (1, 2):
+            days, outside, lo, hi = _columns.local_days(ts[:n], MIN_DAY, *table, threads, None,
+                                                        MAX_DAY - MIN_DAY + 1, level=level)
+            assert days.tolist() == want[:n].tolist()
+            assert outside == 0
+            if n:
+                assert (lo.min(), hi.max()) == (want[:n].min(), want[:n].max())
+    # instants outside the table's days are counted (the caller widens the table)
+    days, outside, _, _ = _columns.local_days(np.array([lo_us - 1, 0, hi_us, 5], dtype=np.int64),
+                                              MIN_DAY, *table, 1, None, MAX_DAY - MIN_DAY + 1,
+                                              level=level)
+    assert outside == 2
+
+
 def test_zones_that_change_offset_are_not_fixed():
     assert Calendar("Europe/London").fixed_offset is None
     assert Calendar("Asia/Kolkata").fixed_offset is None  # fixed today, not in 1941
