@@ -332,13 +332,19 @@ def test_segment_sums_of_whole_numbers_skip_the_sort_with_the_same_bits(segments
 @settings(max_examples=60, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(-1, 140), st.integers(0, 99)), max_size=400),
        n_days=st.integers(100, 130), windows=st.sampled_from([[1], [1, 7, 30], [2, 64, 200]]),
-       masked=st.booleans(), threads=st.integers(1, 3))
-def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows, masked, threads):
+       masked=st.booleans(), threads=st.integers(1, 3), ordered=st.booleans())
+def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows, masked, threads,
+                                                          ordered):
     # the bitmap path (users per day, ORs over 64-user columns) equals the sorted-days path
+    if ordered:  # a time-ordered log: most days are one thread's, cleared as they are reached
+        rows = sorted(rows, key=lambda r: r[1])
     user = np.asarray([u for u, _ in rows], dtype=np.int32)
     day = np.asarray([d for _, d in rows], dtype=np.int32) + 700
     mask = (np.arange(len(rows)) % 3 > 0).astype(np.uint8) if masked else None
     win = np.asarray(windows, dtype=np.int32)
+    # the bitmaps are not allocated cleared: memory just freed, all bits set, is likely reused
+    del_me = np.full((n_days, 3), ~np.uint64(0))
+    del del_me
     bits = _activity.day_bitmaps(user, day, mask, 141, n_days, threads, 700)
     # each thread's day range given (as prepare_events finds it, or wider): the same bits
     n = len(rows)
