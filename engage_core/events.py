@@ -385,11 +385,20 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         if not (pa.types.is_integer(nt) or pa.types.is_floating(nt) or pa.types.is_decimal(nt)):
             raise SchemaError(f"column {name!r} (numeric): found type {nt}; accepted: {NUMERIC_TYPES}")
 
-    user_index = id_keys = None
+    # an in-memory table without nulls: users and days in one pass each over every chunk
+    # (not one per record batch), the hash tables sized once from all the keys
+    whole_table = (isinstance(data, pa.Table) and not is_date and data.num_rows
+                   and not pa.types.is_dictionary(schema.field(user_id).type)
+                   and data.column(user_id).null_count == 0
+                   and data.column(timestamp).null_count == 0)
+    user_index = id_keys = users = None
     if kind == "int" and isinstance(data, pa.Table) and not pa.types.is_dictionary(
             schema.field(user_id).type):
         id_keys = column_keys(data.column(user_id))
-        user_index = RangeIndex.build(id_keys, threads)
+        users = _columns.touched(np.empty(data.num_rows, dtype=np.int32)) if whole_table else None
+        user_index = RangeIndex.build(id_keys, threads, users)
+        if user_index is None:
+            users = None
     if user_index is None:
         user_index = _ingest.Int64Index(1 << 16) if kind == "int" else _bytes_index.BytesIndex(1 << 16)
     event_index = _bytes_index.BytesIndex(64)
@@ -408,17 +417,11 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     # per-batch kernels on one thread leave them the other cores (measured, 50M events from
     # Parquet on 2 cores: 1.25 s with one thread per batch, 1.57 s with two)
     batch_threads = 1 if streaming else threads
-    # an in-memory table without nulls: users and days in one pass each over every chunk
-    # (not one per record batch), the hash tables sized once from all the keys
-    whole_table = (isinstance(data, pa.Table) and not is_date and data.num_rows
-                   and not pa.types.is_dictionary(schema.field(user_id).type)
-                   and data.column(user_id).null_count == 0
-                   and data.column(timestamp).null_count == 0)
     day_of = DayMapper(calendar, threads if whole_table else batch_threads, timestamp)
     whole = None
     if whole_table:
         whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys,
-                               user_index, day_of, threads, timestamp)
+                               user_index, day_of, threads, timestamp, users)
     id_keys = None  # int64 copies of narrower ids go now
     for batch in batches:
         n = batch.num_rows
@@ -497,16 +500,15 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
 
 def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
-                   day_of: "DayMapper", threads: int, name: str):
+                   day_of: "DayMapper", threads: int, name: str, users=None):
     """(users, timestamp chunks, days) of a table's columns without nulls: each one pass
-    over every chunk, written into arrays allocated once."""
+    over every chunk, written into arrays allocated once (``users``: already numbered by
+    ``RangeIndex.build``)."""
     n = len(ucol)
-    if isinstance(index, RangeIndex):
-        users = index.encode(keys, None, threads, _columns.touched(np.empty(n, dtype=np.int32)))
-    elif isinstance(index, _ingest.Int64Index):  # keys too spread out for a RangeIndex
+    if users is None and isinstance(index, _ingest.Int64Index):  # keys too spread out for a RangeIndex
         parts = [k for k, _ in keys.arrays]
         users = index.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None, threads)
-    else:
+    elif users is None:
         users = index.encode_chunks(arrow_io.bytes_chunks(ucol),
                                     _columns.touched(np.empty(n, dtype=np.int32)), threads)
     try:

@@ -3,10 +3,10 @@
 When the whole id column is at hand (an in-memory table) and its keys span a range no
 larger than the log (the usual auto-increment ids), ``RangeIndex.build`` numbers the keys
 in order of first appearance, as ``_ingest.Int64Index`` does, but with the rows split
-between threads: each thread lists the keys new to its share of the rows (a bitset per
-thread), the lists are merged in row order into a table of one id per possible key, and
-every row is then encoded by one read of that table, in parallel. Ids do not depend on the
-thread count. Other columns go to ``_ingest.Int64Index`` (a hash table, one pass).
+between threads: each thread numbers the keys new to its share of the rows in a table of
+its own (one entry per possible key), the later threads' numbers are then merged in row
+order into the first thread's table, and their rows renumbered, in parallel. Ids do not
+depend on the thread count. Other columns go to ``_ingest.Int64Index`` (a hash table, one pass).
 
 First-appearance ids keep the users active at the same time close together, so the
 per-user state of the metric kernels is touched with far better locality than with ids in
@@ -45,10 +45,12 @@ class RangeIndex:
         self._threads = threads
 
     @classmethod
-    def build(cls, column, threads: int) -> "RangeIndex | None":
+    def build(cls, column, threads: int, out: np.ndarray | None = None) -> "RangeIndex | None":
         """The index of every key of ``column`` (a ChunkedArray of any integer type, no
         dictionary, or its ``column_keys``), or None when the keys are too spread out
-        (then a hash table serves better)."""
+        (then a hash table serves better). With ``out`` (int32, one per row), the rows'
+        ids are written there as they are numbered (as ``encode`` would, without reading
+        the keys again)."""
         keys = column if isinstance(column, _columns.Int64Chunks) else column_keys(column)
         lo, hi = _columns.chunks_minmax(keys, threads)
         if lo is None:
@@ -57,7 +59,7 @@ class RangeIndex:
         if span > max(len(keys), MIN_SPAN) or span > MAX_SPAN:
             return None
         table = np.full(span, -1, dtype=np.int32)
-        fresh = _columns.first_ids(keys, lo, span, table, threads)
+        fresh = _columns.first_ids(keys, lo, span, table, threads, out)
         return cls(lo, table, [fresh], threads)
 
     def __len__(self) -> int:

@@ -38,11 +38,13 @@ def test_range_index_numbers_keys_by_first_appearance(values, base, cuts, thread
     bounds = sorted({0, len(keys), *(min(c, len(keys)) for c in cuts)})
     column = pa.chunked_array([pa.array(keys[a:b], pa.int64()) for a, b in zip(bounds, bounds[1:])],
                               type=pa.int64())
-    index = RangeIndex.build(column, threads)
+    rows = np.full(len(keys), -7, dtype=np.int32)
+    index = RangeIndex.build(column, threads, rows)
     if all(k is None for k in keys):
         assert index is None
         return
     want, distinct = _first_appearance(keys)
+    assert rows.tolist() == [-1 if w is None else w for w in want]  # the rows, as numbered
     got = []
     for chunk in column.chunks:
         valid = None if chunk.null_count == 0 else np.asarray(chunk.is_valid(), dtype=np.uint8)
@@ -145,9 +147,11 @@ def test_chunked_kernels_read_chunks_as_one_column(values, cuts, threads):
     kept = [v + 1000 for v in values if v is not None]
     assert _columns.chunks_minmax(chunks, threads) == ((min(kept), max(kept)) if kept else (None, None))
     table = np.full(41, -1, dtype=np.int32)
-    ids = _columns.first_ids(chunks, 1000, 41, table, threads)
+    rows = np.full(len(values), -7, dtype=np.int32)
+    ids = _columns.first_ids(chunks, 1000, 41, table, threads, rows)
     want, distinct = _first_appearance(values)
     assert ids.tolist() == distinct
+    assert rows.tolist() == [-1 if w is None else w for w in want]  # numbered as it went
     got = _columns.gather_ids(chunks, 1000, table, threads)
     assert got.tolist() == [-1 if w is None else w for w in want]
 
