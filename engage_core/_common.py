@@ -387,7 +387,7 @@ def report_rejected(rejected, metric: str, ev: Events, reasons) -> None:
     rows, why = [], []
     for reason, mask in reasons:
         idx = np.nonzero(mask)[0] if np.asarray(mask).dtype == bool else np.asarray(mask)
-        rows.append(ev.row[idx])
+        rows.append(ev.source_rows(idx))
         why.extend([reason] * len(idx))
     row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     order = np.argsort(row, kind="stable")

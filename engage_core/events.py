@@ -19,7 +19,7 @@ from engage_core import _bytes_index, _columns, _ingest, arrow_io
 from engage_core._memory import release_free_memory
 from engage_core.range_index import RangeIndex, column_keys
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date
-from engage_core.errors import SchemaError
+from engage_core.errors import RunError, SchemaError
 
 USER_TYPES = "any integer type, string, large_string, binary, or a dictionary of those"
 TIMESTAMP_TYPES = "timestamp (any unit, with or without time zone), date32 or date64"
@@ -78,7 +78,8 @@ class Events:
         self._num_users = len(user_index)
         self._user_type = user_type
         # each kept row's position in the input (0-based, across batches); kept only when
-        # numeric columns are prepared (the metrics that can reject rows need them)
+        # numeric columns are prepared (the metrics that can reject rows need them) and a
+        # row was dropped (else a kept row's position is its index: see source_rows)
         self.row = row
         # sub-microsecond nanoseconds of ns timestamps (int16), or None: ties in ``ts`` are
         # broken by it where the first row of a user matters (cohorts)
@@ -109,6 +110,13 @@ class Events:
         if self._ts is not None or self.timestamp_is_date:
             return _columns.Int64Chunks([self.ts])
         return _columns.Int64Chunks(self._ts_parts or [])
+
+    def source_rows(self, idx) -> np.ndarray:
+        """The positions in the input (int64) of the kept rows ``idx``."""
+        if self.row is None and (self.rows_skipped_null_user or self.rows_skipped_null_timestamp):
+            raise RunError("rows were dropped and their input positions not kept: prepare_events "
+                           "keeps them when numeric columns are given")
+        return np.asarray(idx, dtype=np.int64) if self.row is None else self.row[idx]
 
     @property
     def num_rows(self) -> int:
@@ -429,9 +437,10 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         if n == 0:
             continue
         ucol, tcol = batch.column(user_id), batch.column(timestamp)
-        if whole is not None:  # users, times and days are done: the other columns
+        if whole is not None:  # users, times and days are done: the other columns (no
+            # row is dropped: no positions)
             _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
-                           rows_read, None, is_ns and timestamp)
+                           None, None, is_ns and timestamp)
             continue
         # no null anywhere: every row is kept, and the kernels write straight into the
         # preallocated result arrays (no mask pass, no copy)
@@ -488,7 +497,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   event=events, event_names=event_names, segments=segments,
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
-                  user_type=user_type, row=cat("row", np.int64) if numeric else None,
+                  user_type=user_type, row=cat("row", np.int64) if numeric and whole is None else None,
                   ts_rem=cat("rem", np.int16) if is_ns else None,
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
@@ -521,18 +530,26 @@ def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
 
 def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
                    rows_read, keep, ns_column) -> None:
-    """A batch's row positions, numeric, event and breakdown columns and (``ns_column``: a
+    """A batch's row positions (``rows_read``: the rows read so far, this batch included;
+    None: no positions), numeric, event and breakdown columns and (``ns_column``: a
     nanosecond timestamp column's name) sub-microsecond remainders, on the rows kept
     (``keep``; None: every row)."""
     n = batch.num_rows
     if ns_column:  # nanoseconds below the microsecond, to order ties exactly
         rem = (arrow_io.fixed_values(batch.column(ns_column), np.int64) % 1000).astype(np.int16)
         parts.add("rem", rem if keep is None else rem[keep])
-    if numeric:
+    if numeric and rows_read is not None:
         positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
         parts.add("row", positions if keep is None else positions[keep])
     for name in numeric:
         col = batch.column(name)
+        slot = parts.slot(f"num:{name}", n) if keep is None else None
+        if slot is not None and pa.types.is_float64(col.type):  # straight into place
+            valid = parts.slot(f"numv:{name}", n)
+            arrow_io.float64_into(col, slot, valid)
+            parts.add(f"num:{name}", slot)
+            parts.add(f"numv:{name}", valid)
+            continue
         values = col.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)
         valid = arrow_io.validity(col)
         valid = np.ones(n, dtype=np.uint8) if valid is None else valid
