@@ -236,11 +236,61 @@ def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
     from engage_core import _sequences
 
     key = np.ascontiguousarray(key, dtype=np.int32 if key.dtype == np.int32 else np.int64)
+    if mask is not None and len(key) >= FEW_ROWS_FROM:
+        sel = np.flatnonzero(np.asarray(mask).view(bool))  # (4x faster than on uint8)
+        if len(sel) * FEW_ROWS < len(key):
+            return _sorted_selection(ev, key, sel, n_keys, nthreads, first, copies, payload)
     # the days relative to ``first`` and, for sorted copies, the times as the table's chunks:
     # no day-offset array and no joined copy of the times for this sort
     return _sequences.sort_rows(key, None if first is None else ev.day,
                                 ev.ts_chunks() if copies else ev.ts, mask, int(n_keys),
                                 nthreads, copies, 0 if first is None else first, payload)
+
+
+# A selection of under 1 / FEW_ROWS of the rows (of at least FEW_ROWS_FROM) is listed and
+# sorted on its own: the counting sort's passes then read its rows, not every row with
+# its mask (the orders of 1M of 10M events: 102 -> 30 ms here).
+FEW_ROWS = 8
+FEW_ROWS_FROM = 1 << 16
+
+
+def _sorted_selection(ev: Events, key, sel, n_keys, nthreads, first, copies, payload):
+    """sorted_rows of the rows ``sel`` (ascending): their keys, days, times and payload
+    taken first, sorted, and the sorted positions mapped back to rows (ties keep input
+    order, as the positions in ``sel`` do)."""
+    from engage_core import _sequences
+
+    ts = ev.ts_chunks() if copies else _columns_of([ev.ts])
+    narrow = len(key) < 2**31
+    # the rows themselves ride along as the payload when it is free (no gather after)
+    carry = copies and payload is None and narrow
+    pay = (sel.astype(np.int32) if carry else None if payload is None or not copies
+           else np.ascontiguousarray(payload[sel], dtype=np.int32))
+    out = _sequences.sort_rows(np.ascontiguousarray(key[sel]),
+                               None if first is None else np.ascontiguousarray(ev.day[sel]),
+                               _take_chunks(ts, sel), None, int(n_keys), nthreads, copies,
+                               0 if first is None else first, pay)
+    if carry:
+        return (out[0], out[4]) + tuple(out[2:4])
+    rows = sel[out[1]].astype(np.int32 if narrow else np.int64)
+    return (out[0], rows) + tuple(out[2:])
+
+
+def _columns_of(arrays):
+    from engage_core import _columns
+
+    return _columns.Int64Chunks(arrays)
+
+
+def _take_chunks(chunks, sel) -> np.ndarray:
+    """The values of Int64Chunks (all valid) at the ascending positions ``sel``."""
+    arrays = [a for a, _ in chunks.arrays]
+    if len(arrays) == 1:
+        return np.ascontiguousarray(arrays[0][sel])
+    starts = np.cumsum([0] + [len(a) for a in arrays])
+    cut = np.searchsorted(sel, starts)
+    return np.concatenate([a[sel[cut[k]:cut[k + 1]] - starts[k]] for k, a in enumerate(arrays)]
+                          or [np.zeros(0, np.int64)])
 
 
 def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:

@@ -171,7 +171,9 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
             a = n * t // T
             b = n * (t + 1) // T
             for i in range(a, b):
-                if i + AHEAD < b and key[i + AHEAD] >= 0:
+                # (only rows that count: a selection of a tenth of the rows fetched every
+                # row's counter, 102 -> 60 ms for 1M of 10M rows)
+                if i + AHEAD < b and key[i + AHEAD] >= 0 and (not use_mask or m[i + AHEAD]):
                     ENGAGE_PREFETCH_W(&pos[t, key[i + AHEAD]])
                 k = key[i]
                 if k >= 0 and (not use_mask or m[i]):
@@ -240,9 +242,10 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                 tp = <const int64_t*><intptr_t>tdata[c] - start[c]
                 for i in range(a, e):
                     # the key's place two steps ahead: its counter, then where it points
-                    if i + 2 * AHEAD < e and key[i + 2 * AHEAD] >= 0:
+                    if (i + 2 * AHEAD < e and key[i + 2 * AHEAD] >= 0
+                            and (not use_mask or m[i + 2 * AHEAD])):
                         ENGAGE_PREFETCH_W(&pos[t, key[i + 2 * AHEAD]])
-                    if i + AHEAD < e and key[i + AHEAD] >= 0:
+                    if i + AHEAD < e and key[i + AHEAD] >= 0 and (not use_mask or m[i + AHEAD]):
                         p = pos[t, key[i + AHEAD]]
                         ENGAGE_PREFETCH_W(&rows[p])
                         if copies:

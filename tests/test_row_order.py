@@ -109,3 +109,45 @@ def test_sorted_records_filtered_from_the_kept_order_equal_a_fresh_sort(keep):
                             c.period_of_rows(fresh, pm, first), value, mask, 1)
     for a, b in zip(got, want):
         assert np.array_equal(a, b)
+
+
+def test_few_selected_rows_sorted_on_their_own_give_identical_tables(setup, monkeypatch):
+    """A selection of under an eighth of the rows (orders, survey answers, ...) is listed
+    and sorted on its own (_common.FEW_ROWS): every table equals the one from sorting all
+    rows with the mask, bit for bit (here on a small log: the threshold of rows lowered)."""
+    from engage_core import _common
+
+    config, table, want = setup
+    monkeypatch.setattr(_common, "FEW_ROWS_FROM", 0)
+    got = _tables(config, table)
+    assert set(got) == set(want)
+    for name in want:
+        assert got[name].equals(want[name]), name
+
+
+@pytest.mark.parametrize("copies,first,payload", [(True, True, False), (True, True, True),
+                                                  (False, True, False), (False, False, False),
+                                                  (True, False, True)])
+def test_sorted_rows_of_a_few_rows_equal_the_masked_sort(monkeypatch, copies, first, payload):
+    import pyarrow as pa
+
+    import engage_core as ec
+    from engage_core import _common
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    t = pa.table({"user_id": rng.integers(0, 300, n),
+                  "ts": pa.array(np.sort(rng.integers(0, 40 * 86_400_000_000, n)) +
+                                 1_700_000_000_000_000, pa.timestamp("us")),
+                  "event": rng.choice(["a", "b", "c"], n)})
+    t = pa.concat_tables([t.slice(0, 1700), t.slice(1700, 2000), t.slice(3700)])  # 3 chunks
+    ev = ec.prepare_events(t, threads=2)
+    mask = (rng.random(ev.num_rows) < 0.05).astype(np.uint8)
+    args = (ev, ev.user, ev.num_users, mask, 2, ev.first_day_number if first else None)
+    kw = {"copies": copies, "payload": ev.event if payload else None}
+    want = _common.sorted_rows(*args, **kw)
+    monkeypatch.setattr(_common, "FEW_ROWS_FROM", 0)
+    got = _common.sorted_rows(*args, **kw)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and np.array_equal(g, w)
