@@ -175,18 +175,24 @@ cdef extern from *:
     static void engage_windows_vpopcnt(ENGAGE_WINDOWS_ARGS) {
         engage_windows_body(ENGAGE_WINDOWS_CALL);
     }
+    /* AVX2 (no vector popcount): the ORs 4 words wide, popcnt per word */
+    __attribute__((target("avx2,popcnt")))
+    static void engage_windows_avx2(ENGAGE_WINDOWS_ARGS) {
+        engage_windows_body(ENGAGE_WINDOWS_CALL);
+    }
     __attribute__((target("popcnt")))
     static void engage_windows_popcnt(ENGAGE_WINDOWS_ARGS) {
         engage_windows_body(ENGAGE_WINDOWS_CALL);
     }
     #endif
-    /* the build engage_column_windows runs: 2 vector popcount, 1 popcnt, 0 default */
+    /* the build engage_column_windows runs: 3 vector popcount, 2 AVX2, 1 popcnt, 0 default */
     static int engage_windows_level(void) {
     #if ENGAGE_X86_DISPATCH
         __builtin_cpu_init();
         return (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
                 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")
-                && __builtin_cpu_supports("avx512vpopcntdq")) ? 2
+                && __builtin_cpu_supports("avx512vpopcntdq")) ? 3
+               : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) ? 2
                : __builtin_cpu_supports("popcnt") ? 1 : 0;
     #else
         return 0;
@@ -194,7 +200,8 @@ cdef extern from *:
     }
     static void engage_column_windows(int level, ENGAGE_WINDOWS_ARGS) {
     #if ENGAGE_X86_DISPATCH
-        if (level == 2) { engage_windows_vpopcnt(ENGAGE_WINDOWS_CALL); return; }
+        if (level == 3) { engage_windows_vpopcnt(ENGAGE_WINDOWS_CALL); return; }
+        if (level == 2) { engage_windows_avx2(ENGAGE_WINDOWS_CALL); return; }
         if (level == 1) { engage_windows_popcnt(ENGAGE_WINDOWS_CALL); return; }
     #endif
         engage_windows_default(ENGAGE_WINDOWS_CALL);

@@ -357,7 +357,7 @@ def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows,
     offsets, days = _activity.actor_days(user, day, mask, 141, n_days, 1, 700)
     want, want_first = _activity.window_counts(offsets, days, np.zeros(141, np.int32), 1, n_days,
                                                win, 1)
-    # every build of the window kernel this CPU can run (default, popcnt, vector popcount)
+    # every build of the window kernel this CPU can run (default, popcnt, AVX2, vector popcount)
     for level in range(_activity.WINDOWS_LEVEL + 1):
         counts, first = _activity.bitmap_window_counts(bits, win, threads, level)
         assert np.array_equal(counts, want[:, 0, :]) and np.array_equal(first, want_first[0])
