@@ -112,12 +112,15 @@ cdef extern from *:
     static inline __attribute__((always_inline)) void engage_windows_body(
             const uint64_t* bits, int64_t words, int64_t D, int64_t j0, int64_t j1,
             const int32_t* win, int nw, uint64_t* pre, uint64_t* suf, uint64_t* seen,
-            int64_t* counts, int64_t* first) {
+            int64_t* counts, int64_t* first, int avx2) {
         const int64_t w = j1 - j0;
         for (int64_t j = 0; j < w; j++) seen[j] = 0;
         for (int64_t d = 0; d < D; d++) {
             const uint64_t* row = bits + d * words + j0;
             int64_t f = 0;
+    #if ENGAGE_X86_DISPATCH
+            if (avx2) f = engage_popsum_new_avx2(row, seen, w); else
+    #endif
             for (int64_t j = 0; j < w; j++) {
                 f += __builtin_popcountll(row[j] & ~seen[j]);
                 seen[j] |= row[j];
@@ -131,6 +134,9 @@ cdef extern from *:
                 for (int64_t d = 0; d < D; d++) {
                     const uint64_t* row = bits + d * words + j0;
                     int64_t s = 0;
+    #if ENGAGE_X86_DISPATCH
+                    if (avx2) s = engage_popsum_or_avx2(row, NULL, w); else
+    #endif
                     for (int64_t j = 0; j < w; j++) s += __builtin_popcountll(row[j]);
                     cnt[d] += s;
                 }
@@ -151,10 +157,13 @@ cdef extern from *:
             for (int64_t e = 0; e < D; e++) {
                 const uint64_t* p = pre + e * w;
                 int64_t s = 0;
-                if (e < W - 1) {
+                const uint64_t* q = e < W - 1 ? NULL : suf + (e - W + 1) * w;
+    #if ENGAGE_X86_DISPATCH
+                if (avx2) s = engage_popsum_or_avx2(p, q, w); else
+    #endif
+                if (!q) {
                     for (int64_t j = 0; j < w; j++) s += __builtin_popcountll(p[j]);
                 } else {
-                    const uint64_t* q = suf + (e - W + 1) * w;
                     for (int64_t j = 0; j < w; j++) s += __builtin_popcountll(q[j] | p[j]);
                 }
                 cnt[e] += s;
@@ -166,23 +175,23 @@ cdef extern from *:
         int64_t* counts, int64_t* first
     #define ENGAGE_WINDOWS_CALL bits, words, D, j0, j1, win, nw, pre, suf, seen, counts, first
     static void engage_windows_default(ENGAGE_WINDOWS_ARGS) {
-        engage_windows_body(ENGAGE_WINDOWS_CALL);
+        engage_windows_body(ENGAGE_WINDOWS_CALL, 0);
     }
     #if ENGAGE_X86_DISPATCH
     /* built for CPUs with AVX-512 and its vector popcount, and for those with popcnt;
        engage_column_windows picks one when first called */
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq")))
     static void engage_windows_vpopcnt(ENGAGE_WINDOWS_ARGS) {
-        engage_windows_body(ENGAGE_WINDOWS_CALL);
+        engage_windows_body(ENGAGE_WINDOWS_CALL, 0);
     }
-    /* AVX2 (no vector popcount): the ORs 4 words wide, popcnt per word */
+    /* AVX2 (no vector popcount): the ORs 4 words wide, popcounts by nibble lookups */
     __attribute__((target("avx2,popcnt")))
     static void engage_windows_avx2(ENGAGE_WINDOWS_ARGS) {
-        engage_windows_body(ENGAGE_WINDOWS_CALL);
+        engage_windows_body(ENGAGE_WINDOWS_CALL, 1);
     }
     __attribute__((target("popcnt")))
     static void engage_windows_popcnt(ENGAGE_WINDOWS_ARGS) {
-        engage_windows_body(ENGAGE_WINDOWS_CALL);
+        engage_windows_body(ENGAGE_WINDOWS_CALL, 0);
     }
     #endif
     /* the build engage_column_windows runs: 3 vector popcount, 2 AVX2, 1 popcnt, 0 default */
