@@ -18,7 +18,10 @@ $(STAMP): pyproject.toml setup.py
 	@touch $(STAMP)
 	@mkdir -p build && touch $(SO_STAMP)  # the editable install built the kernels in place
 
-$(SO_STAMP): $(STAMP) $(PYX) setup.py
+# order-only on the environment: its install builds the kernels and marks them built, so a
+# fresh environment is not followed by a second build (make remakes a target whose
+# prerequisite was just remade)
+$(SO_STAMP): $(PYX) setup.py | $(STAMP)
 	$(BIN)/python setup.py -q build_ext --inplace -j 2
 	@mkdir -p build && touch $(SO_STAMP)
 
