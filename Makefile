@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml setup.py
 	@touch $(STAMP)
 	@mkdir -p build && touch $(SO_STAMP)  # the editable install built the kernels in place
 
-# order-only on the environment: its install builds the kernels and marks them built, so a
-# fresh environment is not followed by a second build (make remakes a target whose
-# prerequisite was just remade)
+# A fresh environment's install builds the kernels and marks them built; make still
+# remakes this stamp in that run (it saw the stamp missing before), so the recipe looks
+# again and builds only when a source is newer than the stamp
 $(SO_STAMP): $(PYX) setup.py | $(STAMP)
-	$(BIN)/python setup.py -q build_ext --inplace -j 2
+	@if [ -f $@ ] && [ -z "$$(find $(PYX) setup.py -newer $@)" ]; then \
+	    echo "kernels already built by the install"; \
+	else $(BIN)/python setup.py -q build_ext --inplace -j 2; fi
 	@mkdir -p build && touch $(SO_STAMP)
 
 build: $(SO_STAMP)
