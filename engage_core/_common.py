@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _ingest
+from engage_core import _columns, _ingest
 from engage_core.calendar import date_to_day, day_to_date, period_map
 from engage_core.errors import ConfigError
 from engage_core.events import Events, default_threads
@@ -260,7 +260,7 @@ def _sorted_selection(ev: Events, key, sel, n_keys, nthreads, first, copies, pay
     order, as the positions in ``sel`` do)."""
     from engage_core import _sequences
 
-    ts = ev.ts_chunks() if copies else _columns_of([ev.ts])
+    ts = ev.ts_chunks() if copies else _columns.Int64Chunks([ev.ts])
     narrow = len(key) < 2**31
     # the rows themselves ride along as the payload when it is free (no gather after)
     carry = copies and payload is None and narrow
@@ -274,12 +274,6 @@ def _sorted_selection(ev: Events, key, sel, n_keys, nthreads, first, copies, pay
         return (out[0], out[4]) + tuple(out[2:4])
     rows = sel[out[1]].astype(np.int32 if narrow else np.int64)
     return (out[0], rows) + tuple(out[2:])
-
-
-def _columns_of(arrays):
-    from engage_core import _columns
-
-    return _columns.Int64Chunks(arrays)
 
 
 def _take_chunks(chunks, sel) -> np.ndarray:
