@@ -293,7 +293,8 @@ def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
     cache = ev.__dict__.setdefault("_period_cache", {})
     key = (pm.kind, first, len(pm.of_day), int(pm.starts[0]) if len(pm.starts) else None)
     if key not in cache:
-        rows = np.ascontiguousarray(pm.of_day[day_offsets(ev, first)], dtype=np.int32)
+        rows = _columns.lookup(ev.day, -first, np.ascontiguousarray(pm.of_day, dtype=np.int32),
+                               ev.threads)
         rows.flags.writeable = False
         cache[key] = (rows, pm.of_day)  # sorted_records maps sorted days through of_day
     return cache[key][0]
@@ -327,16 +328,23 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
                 ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
                 offsets, rows, dayoff, ts = ends[offsets], rows[keep], dayoff[keep], ts[keep]
                 codes = None if codes is None else codes[keep]
-            of_day = next((d for r, d in ev.__dict__.get("_period_cache", {}).values()
-                           if r is prow), None)
-            period = (_gather(prow, rows) if of_day is None
-                      else np.ascontiguousarray(of_day[dayoff], dtype=np.int32))
             value = codes if value is ev.event and codes is not None else _gather(value, rows)
-            return offsets, dayoff, ts, period, value, _gather(flags, rows)
+            return (offsets, dayoff, ts, _sorted_periods(ev, prow, rows, dayoff, nthreads),
+                    value, _gather(flags, rows))
     offsets, rows, dayoff, ts = sorted_rows(ev, actor, n_actors, mask, nthreads, first,
                                             copies=True)
-    return (offsets, dayoff, ts, _gather(prow, rows), _gather(value, rows),
-            _gather(flags, rows))
+    return (offsets, dayoff, ts, _sorted_periods(ev, prow, rows, dayoff, nthreads),
+            _gather(value, rows), _gather(flags, rows))
+
+
+def _sorted_periods(ev: Events, prow, rows, dayoff, nthreads: int):
+    """``prow[rows]``; for a ``period_of_rows`` array, read off the sorted day offsets
+    through its periods by day (a small table) instead of gathered from the rows."""
+    of_day = next((d for r, d in ev.__dict__.get("_period_cache", {}).values() if r is prow),
+                  None)
+    if of_day is None:
+        return _gather(prow, rows)
+    return _columns.lookup(dayoff, 0, np.ascontiguousarray(of_day, dtype=np.int32), nthreads)
 
 
 def _gather(values, rows):
@@ -374,7 +382,7 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
     return out
 
 
-def tally(index, size: int, weights=None) -> np.ndarray:
+def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
     """Sum of ``weights`` (or a count) per index.
 
     Floating-point sums depend on the order of the terms, and that order here comes from
@@ -382,20 +390,23 @@ def tally(index, size: int, weights=None) -> np.ndarray:
     per index in ascending order of value: the result depends only on the multiset of terms
     of each index, the same whatever the row order, the thread count or the record batches
     (an incremental run that reads the events back in another order writes the same bits).
-    Whole-number weights are exact in any order and skip the sort."""
+    Whole-number weights of moderate size are exact in any order and skip the sort."""
     index = np.asarray(index, dtype=np.int64)
     if weights is None:
         return np.bincount(index, minlength=size).astype(np.int64)
     w = np.asarray(weights, dtype=np.float64)
-    if len(w) and not np.array_equal(w, np.rint(w)):
+    # whole numbers add up exactly in any order while every partial sum stays under 2**53
+    # (the bound taken at 2**52: the float sum of magnitudes is itself rounded)
+    with np.errstate(over="ignore", invalid="ignore"):
+        whole = np.array_equal(w, np.rint(w)) and np.abs(w).sum() < 2.0**52
+    if len(w) and not whole:
         from engage_core import _sequences
 
-        # sorted by weight (numpy's vectorised sort, NaN last), then grouped by index (a
-        # stable counting sort): each group in ascending order, added left to right
-        order = np.argsort(w)
-        offsets, grouped = _sequences.group_values(np.ascontiguousarray(index[order]), int(size),
-                                                   np.ascontiguousarray(w[order]))
-        return _sequences.segment_sums(offsets, grouped, 1)
+        # grouped by index (a counting sort), then each group sorted and added in
+        # ascending order (a radix sort per group, the groups split between threads; 564k
+        # order sums into 6 months: 58 -> 4 ms here, against numpy's argsort of them all)
+        offsets, grouped = _sequences.group_values(index, int(size), np.ascontiguousarray(w))
+        return _sequences.segment_sums(offsets, grouped, nthreads)
     return np.bincount(index, weights=w, minlength=size)
 
 

@@ -6,7 +6,7 @@
 # totals are summed afterwards in actor order (see _common.run_sums), so results do not
 # depend on the thread count.
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint64_t
 from libc.math cimport fabs
 from libc.stdlib cimport free, malloc, qsort
 
@@ -17,6 +17,11 @@ from engage_core._rowsort cimport RowKey, sort_rowkeys
 import numpy as np
 
 from engage_core._columns import as_chunks
+
+
+cdef extern from "_sumsort.h":
+    uint64_t engage_double_key(double x) noexcept nogil
+    double engage_sum_keys_ascending(uint64_t* keys, uint64_t* buf, int64_t n) noexcept nogil
 
 
 cdef extern from *:
@@ -409,16 +414,6 @@ def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_k
     return np.asarray(out)
 
 
-cdef int cmp_double_nan_last(const void* a, const void* b) noexcept nogil:
-    cdef double x = (<const double*>a)[0]
-    cdef double y = (<const double*>b)[0]
-    if x != x:
-        return 0 if y != y else 1
-    if y != y:
-        return -1
-    return (x > y) - (x < y)
-
-
 DEF TWO53 = 9007199254740992.0
 
 
@@ -429,7 +424,7 @@ def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthre
     cdef int64_t n_seg = offsets.shape[0] - 1, s, j, k, lo, hi
     cdef double[::1] out = np.zeros(max(n_seg, 0), dtype=np.float64)
     cdef double acc, x, mag
-    cdef double* tmp
+    cdef uint64_t* keys
     cdef bint ordered, whole
     cdef int64_t fail = 0
     with nogil:
@@ -458,25 +453,14 @@ def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthre
                 for j in range(lo, hi):
                     acc = acc + values[j]
             else:
-                tmp = <double*>malloc((hi - lo) * sizeof(double))
-                if tmp == NULL:
+                keys = <uint64_t*>malloc(2 * (hi - lo) * sizeof(uint64_t))
+                if keys == NULL:
                     fail += 1
                     continue
                 for j in range(lo, hi):
-                    tmp[j - lo] = values[j]
-                if hi - lo <= 16:
-                    for j in range(1, hi - lo):
-                        x = tmp[j]
-                        k = j - 1
-                        while k >= 0 and cmp_double_nan_last(&tmp[k], &x) > 0:
-                            tmp[k + 1] = tmp[k]
-                            k = k - 1
-                        tmp[k + 1] = x
-                else:
-                    qsort(tmp, hi - lo, sizeof(double), cmp_double_nan_last)
-                for j in range(hi - lo):
-                    acc = acc + tmp[j]
-                free(tmp)
+                    keys[j - lo] = engage_double_key(values[j])
+                acc = engage_sum_keys_ascending(keys, keys + (hi - lo), hi - lo)
+                free(keys)
             out[s] = acc
     if fail:
         raise MemoryError()

@@ -31,18 +31,21 @@ def _orders(ev: Events, purchase_events, revenue: str, metric: str, rejected):
     cache = ev.__dict__.setdefault("_orders_cache", {})
     if key not in cache:
         mask = ev.event_mask(names, "purchase_events")
-        is_order = np.ones(ev.num_rows, dtype=bool) if mask is None else mask.astype(bool)
-        present = is_order & (valid != 0)
-        finite = np.isfinite(values)
-        null = is_order & (valid == 0)
-        not_finite = present & ~finite
+        # the checks read the candidate orders only (a tenth of the rows, say)
+        sel = (np.arange(ev.num_rows) if mask is None
+               else np.flatnonzero(np.asarray(mask).view(bool)))
+        v = values[sel]
+        present = valid[sel] != 0
+        finite = np.isfinite(v)
         with np.errstate(invalid="ignore"):
-            negative = present & finite & (values < 0)
-        ok = (present & finite & ~negative).view(np.uint8)
+            negative = present & finite & (v < 0)
+        good = present & finite & ~negative
+        ok = np.zeros(ev.num_rows, dtype=np.uint8)
+        ok[sel[good]] = 1
         ok.flags.writeable = False
-        reasons = [(why, np.nonzero(m)[0]) for why, m in (
-            ("revenue_null", null), ("revenue_negative", negative),
-            ("revenue_not_finite", not_finite))]
+        reasons = [(why, sel[m]) for why, m in (
+            ("revenue_null", ~present), ("revenue_negative", negative),
+            ("revenue_not_finite", present & ~finite))]
         cache[key] = {"ok": ok, "reasons": reasons, "runs": {}}
     entry = cache[key]
     c.report_rejected(rejected, metric, ev, entry["reasons"])
@@ -99,7 +102,7 @@ def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", pe
             idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
             cust += c.tally(idx, size)
             orders += c.tally(idx, size, r["rows"].astype(np.float64)).astype(np.int64)
-            rev += c.tally(idx, size, r["sum"])
+            rev += c.tally(idx, size, r["sum"], nthreads)
             repeat += c.tally(idx[r["rows"] >= 2], size)
             returning += c.tally(idx[~r["first"]], size)
     gi, pi = c.grid(len(labels), n_periods)
@@ -157,7 +160,7 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
             size += c.tally(g_users * n_periods + cohort[users], n_groups * n_periods).reshape(size.shape)
             idx = (g_runs * n_periods + ucoh) * n_k + uk
             active += c.tally(idx, active.size).reshape(active.shape)
-            rev += c.tally(idx, rev.size, usum).reshape(rev.shape)
+            rev += c.tally(idx, rev.size, usum, nthreads).reshape(rev.shape)
     cum = np.cumsum(rev, axis=2)
     gi, ci, ki = c.grid(n_groups, n_periods, n_k)
     keep = (size[gi, ci] > 0) & (ci + ki < n_periods) if len(gi) else np.zeros(0, bool)

@@ -91,6 +91,8 @@ class Events:
         self.timestamp_is_date = timestamp_is_date
         # the first day of the metrics' day axis (a date); None: the first day of data
         self.axis_first_day = None
+        # threads for the columns derived on demand (prepare_events sets its own)
+        self.threads = default_threads()
 
     @property
     def ts(self) -> np.ndarray:
@@ -197,7 +199,7 @@ class Events:
                 if name in wanted:
                     lut[code + 1] = 1
             # no such event in the log: zeros without a pass over the rows
-            cache[wanted] = (lut[self.event + 1] if lut.any()
+            cache[wanted] = (_columns.lookup(self.event, 1, lut, self.threads) if lut.any()
                              else np.zeros(len(self.event), dtype=np.uint8))
             cache[wanted].flags.writeable = False
             self.__dict__.setdefault("_mask_luts", {})[id(cache[wanted])] = (cache[wanted], lut)
@@ -502,6 +504,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
     ev._bounds = bounds  # the day range every metric asks for, found in one parallel pass
+    ev.threads = threads  # for the columns derived later (event masks, periods of rows)
     if whole is not None:  # and the days of each thread's rows (day_bitmaps' threads)
         ev._thread_days = (threads, day_of.thread_bounds)
     ev._compact_users(dictionary_ids=pa.types.is_dictionary(_field(schema, user_id, "user_id")))

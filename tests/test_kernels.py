@@ -278,6 +278,50 @@ def test_segment_sums_add_each_segment_in_ascending_order(threads):
     assert a.tobytes() == b.tobytes()
 
 
+def _ascending_sum(values):
+    acc = 0.0
+    for v in sorted(v for v in values if v == v) + [v for v in values if v != v]:
+        acc += v
+    return acc
+
+
+@settings(max_examples=60, deadline=None)
+@given(kinds=st.lists(st.sampled_from(["normal", "tiny", "huge", "special", "equal", "money"]),
+                      min_size=1, max_size=5),
+       lengths=st.lists(st.integers(0, 3000), min_size=1, max_size=5),
+       seed=st.integers(0, 2**32 - 1), threads=st.integers(1, 3))
+def test_long_segment_sums_and_tally_add_in_ascending_order(kinds, lengths, seed, threads):
+    # segments long enough for the radix sort (_sumsort.h): subnormals, signed zeros,
+    # infinities, NaN of either sign, ties, magnitudes sharing their high bytes
+    from engage_core import _common, _sequences
+
+    rng = np.random.default_rng(seed)
+    pools = {
+        "normal": lambda n: rng.normal(0, 1e6, n),
+        "tiny": lambda n: rng.normal(0, 1, n) * 5e-324 * rng.integers(1, 1000, n),
+        "huge": lambda n: rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(250, 308, n),
+        "special": lambda n: rng.choice([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.5,
+                                         -1.5, 2.0**-1074], n),
+        "equal": lambda n: np.full(n, 0.1),
+        "money": lambda n: np.round(5.0 + rng.integers(0, 9500, n) / 100.0, 2),
+    }
+    segments = [pools[kinds[k % len(kinds)]](n) for k, n in enumerate(lengths)]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    values = np.concatenate(segments) if segments else np.zeros(0)
+    got = _sequences.segment_sums(offsets, values, threads)
+    for k, seg in enumerate(segments):
+        want = _ascending_sum(seg.tolist())
+        assert (got[k] == want and np.signbit(got[k]) == np.signbit(want)) or (
+            np.isnan(got[k]) and np.isnan(want)), (k, got[k], want)
+    # tally groups the terms by index first: each index's sum the same, in any row order
+    index = np.repeat(np.arange(len(lengths)), lengths)
+    perm = rng.permutation(len(values))
+    for order in (np.arange(len(values)), perm):
+        t = _common.tally(index[order], len(lengths), values[order], threads)
+        assert np.array_equal(t, got, equal_nan=True)
+        assert np.array_equal(np.signbit(t), np.signbit(got))
+
+
 @settings(max_examples=80, deadline=None)
 @given(groups=st.lists(st.lists(st.integers(-(2**40), 2**40), max_size=300), min_size=1,
                        max_size=6),
