@@ -387,6 +387,7 @@ def touched(array):
 ctypedef fused lut_t:
     uint8_t
     int32_t
+    double
 
 
 def lookup(const int32_t[::1] codes, int64_t shift, const lut_t[::1] lut, int nthreads=1):
@@ -396,7 +397,8 @@ def lookup(const int32_t[::1] codes, int64_t shift, const lut_t[::1] lut, int nt
     ``lut``."""
     cdef int64_t n = codes.shape[0], m = lut.shape[0], i, k
     cdef int64_t bad = 0
-    out_array = np.empty(n, dtype=np.uint8 if lut_t is uint8_t else np.int32)
+    out_array = np.empty(n, dtype=np.uint8 if lut_t is uint8_t else
+                         np.int32 if lut_t is int32_t else np.float64)
     cdef lut_t[::1] out = out_array
     with nogil:
         for i in prange(n, num_threads=nthreads, schedule="static"):

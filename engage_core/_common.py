@@ -352,8 +352,9 @@ def _gather(values, rows):
 
 
 def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, first: int,
-               value=None, flags=None, value_lut=None) -> dict:
-    """The (actor, period) runs of the rows selected by ``mask`` (see _sequences.runs).
+               value=None, flags=None, value_lut=None, last: bool = False) -> dict:
+    """The (actor, period) runs of the rows selected by ``mask`` (see _sequences.runs;
+    each run's latest value ``"last"`` only when asked for).
 
     With ``value_lut``, ``value`` holds small codes (say, event codes, -1 included) and each
     row's value is ``value_lut[code]`` (code -1: the last entry), looked up after the rows
@@ -362,18 +363,25 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
 
     if mask is not None and not np.any(mask):  # no row selected (say, no such event): no run
         return {"actor": np.zeros(0, np.int32), "period": np.zeros(0, np.int32),
-                "rows": np.zeros(0, np.int64), "sum": np.zeros(0), "last": np.zeros(0),
-                "flags": np.zeros(0, np.uint8), "first": np.zeros(0, bool)}
+                "rows": np.zeros(0, np.int64), "sum": np.zeros(0), "flags": np.zeros(0, np.uint8),
+                "first": np.zeros(0, bool), **({"last": np.zeros(0)} if last else {})}
     offsets, _, ts, period, value, flags = sorted_records(ev, actor, n_actors, mask, first, prow,
                                                           value, flags, nthreads)
     n = len(ts)
     given = value is not None
+    exact = False  # every run's sum exact in any order (whole numbers, small enough)
     if value_lut is not None and given:
-        value = np.asarray(value_lut, dtype=np.float64)[value]
+        lut = np.asarray(value_lut, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            exact = bool(np.array_equal(lut, np.rint(lut))
+                         and np.abs(lut).max(initial=0.0) * max(n, 1) < 2.0**52)
+        # code -1 (no event name) takes the last entry: shifted by one, it comes first
+        value = _columns.lookup(np.ascontiguousarray(value, dtype=np.int32), 1,
+                                np.concatenate([lut[-1:], lut[:-1]]), nthreads)
     value = np.zeros(n, dtype=np.float64) if value is None else value.astype(np.float64, copy=False)
     flags = np.zeros(n, dtype=np.uint8) if flags is None else flags.astype(np.uint8, copy=False)
-    out = _sequences.runs(offsets, period, ts, value, flags, nthreads)
-    if given and len(out["rows"]):
+    out = _sequences.runs(offsets, period, ts, value, flags, nthreads, last)
+    if given and not exact and len(out["rows"]):
         # runs lie back to back in the sorted rows; re-add each run's values in a canonical
         # order (rows at the same instant would otherwise be added in input order)
         rows = np.asarray(out["rows"], dtype=np.int64)

@@ -284,13 +284,13 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
 
 
 def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::1] ts,
-         const double[::1] value, const uint8_t[::1] flags, int nthreads):
+         const double[::1] value, const uint8_t[::1] flags, int nthreads, bint want_last=True):
     """Group each actor's rows ``offsets[a]:offsets[a + 1]`` (sorted copies, by day then
     time: _common.sorted_records) into (actor, period) runs.
 
     Per run: actor, period, rows, the sum of ``value`` in sorted order, the ``value`` of the
-    latest row (largest ts; ties: the largest value), the OR of ``flags`` and whether it
-    is the actor's first run.
+    latest row (largest ts; ties: the largest value; only ``want_last``: else ``ts`` is not
+    read), the OR of ``flags`` and whether it is the actor's first run.
     """
     cdef int64_t n_actors = offsets.shape[0] - 1
     cdef int64_t[::1] start = np.zeros(n_actors + 1, dtype=np.int64)
@@ -321,31 +321,51 @@ def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::
     cdef uint8_t[::1] o_first = np.empty(total, dtype=np.uint8)
     with nogil:
         for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+            # the current run's totals kept in locals, stored when it ends (a store and a
+            # load of the same slot every row made each row wait on the previous one)
             k = start[a] - 1
             cur = -1
+            cnt = 0
+            s = 0.0
+            fl = 0
+            last_v = 0.0
+            last_t = 0
             for j in range(offsets[a], offsets[a + 1]):
-                r = j
-                p = period[r]
+                p = period[j]
                 if k < start[a] or p != cur:
+                    if k >= start[a]:
+                        o_rows[k] = cnt
+                        o_sum[k] = s
+                        o_flags[k] = fl
+                        o_last[k] = last_v
                     k = k + 1
                     cur = p
                     o_actor[k] = <int32_t>a
                     o_period[k] = p
-                    o_rows[k] = 0
-                    o_sum[k] = 0.0
-                    o_flags[k] = 0
                     o_first[k] = k == start[a]
-                    o_last[k] = value[r]
-                    last_t = ts[r]
-                o_rows[k] += 1
-                o_sum[k] += value[r]
-                o_flags[k] |= flags[r]
-                if ts[r] > last_t or (ts[r] == last_t and value[r] > o_last[k]):
-                    last_t = ts[r]
-                    o_last[k] = value[r]
-    return {"actor": np.asarray(o_actor), "period": np.asarray(o_period),
-            "rows": np.asarray(o_rows), "sum": np.asarray(o_sum), "last": np.asarray(o_last),
-            "flags": np.asarray(o_flags), "first": np.asarray(o_first).astype(bool)}
+                    cnt = 0
+                    s = 0.0
+                    fl = 0
+                    if want_last:
+                        last_v = value[j]
+                        last_t = ts[j]
+                cnt = cnt + 1
+                s = s + value[j]
+                fl = fl | flags[j]
+                if want_last and (ts[j] > last_t or (ts[j] == last_t and value[j] > last_v)):
+                    last_t = ts[j]
+                    last_v = value[j]
+            if k >= start[a]:
+                o_rows[k] = cnt
+                o_sum[k] = s
+                o_flags[k] = fl
+                o_last[k] = last_v
+    out = {"actor": np.asarray(o_actor), "period": np.asarray(o_period),
+           "rows": np.asarray(o_rows), "sum": np.asarray(o_sum),
+           "flags": np.asarray(o_flags), "first": np.asarray(o_first).astype(bool)}
+    if want_last:
+        out["last"] = np.asarray(o_last)
+    return out
 
 
 cdef int64_t select_kth(int64_t* a, int64_t n, int64_t k) noexcept nogil:

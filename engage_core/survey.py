@@ -84,7 +84,8 @@ def survey(ev: Events, *, nps_event="nps_response", csat_event="csat_response", 
     for si, (kind, mask) in enumerate(masks):
         resp, a, b, d = (np.zeros(size, dtype=np.int64) for _ in range(4))
         for actor, n_actors, group in (c.actor_passes(ev, breakdown) if n_days else ()):
-            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=values)
+            r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=values,
+                             last=True)
             idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
             last = r["last"]
             resp += c.tally(idx, size)
