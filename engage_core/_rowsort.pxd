@@ -5,6 +5,7 @@ from libc.stdint cimport int32_t, int64_t
 
 cdef struct RowKey:
     int32_t major
+    int32_t pay  # carried along, not compared (a payload's copy: no gather after the sort)
     int64_t ts
     int64_t row
 

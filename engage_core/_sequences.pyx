@@ -94,7 +94,7 @@ cdef int sort_bucket(row_t* rows, int64_t n, const int32_t* major, const int64_t
 
 
 cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int32_t* spay,
-                            const int32_t* payload, int64_t n) noexcept nogil:
+                            int64_t n) noexcept nogil:
     """Sort one key's rows and their sorted copies of major and ts together by (major, ts,
     row), unless already in order, and (``spay`` not NULL) the copies of ``payload`` with
     them; returns 1 if out of memory, else 0."""
@@ -117,6 +117,7 @@ cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int32_t* s
         return 1
     for i in range(n):
         tmp[i].major = smaj[i]
+        tmp[i].pay = spay[i] if spay != NULL else 0
         tmp[i].ts = sts[i]
         tmp[i].row = rows[i]
     sort_rowkeys(tmp, n)
@@ -124,8 +125,9 @@ cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int32_t* s
         smaj[i] = tmp[i].major
         sts[i] = tmp[i].ts
         rows[i] = <row_t>tmp[i].row
-        if spay != NULL:
-            spay[i] = payload[tmp[i].row]
+        if spay != NULL:  # the payload's placed copies ride along (no gather by row:
+            # 10M shuffled rows, 560 -> 360 ms)
+            spay[i] = tmp[i].pay
     if n > SMALL_SORT:
         free(tmp)
     return 0
@@ -276,7 +278,7 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                     fail += sort_sorted_copies(&rows[0] + offsets[k], &smaj[0] + offsets[k],
                                                &sts[0] + offsets[k],
                                                &spay[0] + offsets[k] if has_pay else NULL,
-                                               &pay[0], offsets[k + 1] - offsets[k])
+                                               offsets[k + 1] - offsets[k])
                 else:
                     fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
                                         &mj[0], <const int64_t*><intptr_t>tdata[0])
