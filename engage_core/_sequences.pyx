@@ -19,6 +19,15 @@ import numpy as np
 from engage_core._columns import as_chunks
 
 
+cdef extern from "_partition.h":
+    int engage_partition_place(const int32_t* key, int64_t n, int64_t n_keys,
+                               const uint8_t* mask, const int32_t* major, int32_t base,
+                               const int64_t* ts_addr, const int64_t* ts_start,
+                               const int32_t* pay, const int64_t* offsets, const int64_t* pos,
+                               int T, int32_t* rows, int32_t* smaj, int64_t* sts,
+                               int32_t* spay, int nthreads) noexcept nogil
+
+
 cdef extern from "_sumsort.h":
     uint64_t engage_double_key(double x) noexcept nogil
     double engage_sum_keys_ascending(uint64_t* keys, uint64_t* buf, int64_t n) noexcept nogil
@@ -233,7 +242,7 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
     cdef const int64_t[::1] tdata = tcol.data
     cdef const int64_t* tp
     cdef RowWalk rw
-    cdef int t
+    cdef int t, placed
     with nogil:
         touch_pages(&rows[0], rows.shape[0] * sizeof(row_t))
         if copies:
@@ -242,36 +251,47 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
             if has_pay:
                 touch_pages(&spay[0], spay.shape[0] * sizeof(int32_t))
             touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t))
-        for t in prange(T, num_threads=T, schedule="static"):
-            rw = thread_rows(start, n, t, T)  # rows n * t // T onwards, chunk by chunk
-            while next_piece(&rw, start):
-                a, e, c = rw.lo, rw.hi, rw.chunk
-                tp = <const int64_t*><intptr_t>tdata[c] - start[c]
-                for i in range(a, e):
-                    # the key's place two steps ahead: its counter, then where it points
-                    if (i + 2 * AHEAD < e and key[i + 2 * AHEAD] >= 0
-                            and (not use_mask or m[i + 2 * AHEAD])):
-                        ENGAGE_PREFETCH_W(&pos[t, key[i + 2 * AHEAD]])
-                    if i + AHEAD < e and key[i + AHEAD] >= 0 and (not use_mask or m[i + AHEAD]):
-                        p = pos[t, key[i + AHEAD]]
-                        ENGAGE_PREFETCH_W(&rows[p])
-                        if copies:
-                            ENGAGE_PREFETCH_W(&sts[p])
-                            if has_major:
-                                ENGAGE_PREFETCH_W(&smaj[p])
-                            if has_pay:
-                                ENGAGE_PREFETCH_W(&spay[p])
-                    k = key[i]
-                    if k >= 0 and (not use_mask or m[i]):
-                        p = pos[t, k]
-                        rows[p] = <row_t>i
-                        if copies:
-                            if has_major:
-                                smaj[p] = mj[i] - base
-                            sts[p] = tp[i]
-                            if has_pay:
-                                spay[p] = pay[i]
-                        pos[t, k] = p + 1
+        placed = 1  # in two passes that stay in cache, where that pays (_partition.h)
+        if key_t is int32_t and row_t is int32_t:
+            if copies and n > 0:
+                placed = engage_partition_place(
+                    &key[0], n, n_keys, &m[0] if use_mask else NULL,
+                    &mj[0] if has_major else NULL, base, &tdata[0], &start[0],
+                    &pay[0] if has_pay else NULL, &offsets[0], &pos[0, 0], T, &rows[0],
+                    &smaj[0], &sts[0], &spay[0], nthreads)
+        if placed == 2:
+            fail = 1
+        if placed == 1:
+            for t in prange(T, num_threads=T, schedule="static"):
+                rw = thread_rows(start, n, t, T)  # rows n * t // T onwards, chunk by chunk
+                while next_piece(&rw, start):
+                    a, e, c = rw.lo, rw.hi, rw.chunk
+                    tp = <const int64_t*><intptr_t>tdata[c] - start[c]
+                    for i in range(a, e):
+                        # the key's place two steps ahead: its counter, then where it points
+                        if (i + 2 * AHEAD < e and key[i + 2 * AHEAD] >= 0
+                                and (not use_mask or m[i + 2 * AHEAD])):
+                            ENGAGE_PREFETCH_W(&pos[t, key[i + 2 * AHEAD]])
+                        if i + AHEAD < e and key[i + AHEAD] >= 0 and (not use_mask or m[i + AHEAD]):
+                            p = pos[t, key[i + AHEAD]]
+                            ENGAGE_PREFETCH_W(&rows[p])
+                            if copies:
+                                ENGAGE_PREFETCH_W(&sts[p])
+                                if has_major:
+                                    ENGAGE_PREFETCH_W(&smaj[p])
+                                if has_pay:
+                                    ENGAGE_PREFETCH_W(&spay[p])
+                        k = key[i]
+                        if k >= 0 and (not use_mask or m[i]):
+                            p = pos[t, k]
+                            rows[p] = <row_t>i
+                            if copies:
+                                if has_major:
+                                    smaj[p] = mj[i] - base
+                                sts[p] = tp[i]
+                                if has_pay:
+                                    spay[p] = pay[i]
+                            pos[t, k] = p + 1
         for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
             if offsets[k + 1] - offsets[k] > 1:
                 if copies:

@@ -232,6 +232,41 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
         _sequences.sort_rows(key, major, chunks, mask, n_keys, 1)
 
 
+@pytest.mark.parametrize("case", ["shuffled", "masked, no major", "one huge key", "time order"])
+def test_sort_rows_of_many_shuffled_rows_place_in_two_passes_the_same(case):
+    # over 2**20 rows of over 2**16 keys in no time order take the two-pass placement
+    # (_partition.h); a key too large for it, or a time-ordered log, the one-pass one:
+    # either way the plain sort's rows, copies and payload, on any thread count
+    from engage_core import _sequences
+
+    rng = np.random.default_rng(len(case))
+    n, n_keys = 1_300_000, 90_000
+    key = rng.integers(-1, n_keys, n).astype(np.int32)
+    if case == "one huge key":
+        key[rng.random(n) < 0.85] = 7
+    ts = rng.integers(0, 10**6, n).astype(np.int64)
+    if case == "time order":
+        ts.sort()
+    major = None if case == "masked, no major" else (ts // 40_000).astype(np.int32)
+    mask = (rng.random(n) < 0.9).astype(np.uint8) if case == "masked, no major" else None
+    payload = rng.integers(-1, 50, n).astype(np.int32)
+    keep = (key >= 0) & (mask.astype(bool) if mask is not None else True)
+    idx = np.flatnonzero(keep)
+    zeros = np.zeros(n, np.int32)
+    order = np.lexsort((idx, ts[idx], (major if major is not None else zeros)[idx], key[idx]))
+    want_rows = idx[order]
+    want_off = np.concatenate([[0], np.cumsum(np.bincount(key[want_rows], minlength=n_keys))])
+    cut = [0, 1000, 640_000, 640_001, n]
+    chunks = _columns.Int64Chunks([ts[a:b] for a, b in zip(cut, cut[1:])])
+    for threads in (1, 2, 3):
+        off, rows, smaj, sts, spay = _sequences.sort_rows(key, major, chunks, mask, n_keys,
+                                                          threads, True, 5, payload)
+        assert np.array_equal(off, want_off) and np.array_equal(rows, want_rows)
+        want_major = (major[rows] - 5) if major is not None else np.zeros(len(rows), np.int32)
+        assert np.array_equal(smaj, want_major) and np.array_equal(sts, ts[rows])
+        assert np.array_equal(spay, payload[rows])
+
+
 @pytest.mark.parametrize("pattern", ["descending", "organ pipe", "few times", "random"])
 def test_sort_rows_orders_long_keys_out_of_order(pattern):
     # one key's thousands of rows out of time order (the in-kernel introsort: partitions,
