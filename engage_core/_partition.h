@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_sumsort.h"
+
 /* rows per bucket aimed at, and the largest bucket region copied aside (else: declined) */
 #define ENGAGE_BUCKET_ROWS 16384
 #define ENGAGE_BUCKET_MAX (1 << 20)
@@ -179,6 +181,72 @@ static int engage_partition_place(
     free(part);
     free(low);
     return fail ? 2 : 0;
+}
+
+/* One key's rows sorted by (major, ts, row) as 64-bit numbers: (ts - least ts) shifted
+   left past the row's position (positions follow row numbers: the placement keeps row
+   order within a key), sorted by _sumsort.h's radix / insertion sort, which is much
+   cheaper than sorting 24-byte records with a three-field comparison. rows: the key's
+   rows (increasing), smaj / sts / spay (or NULL): their sorted copies. Returns 0 when
+   sorted, 1 when declined (the times span too wide a range to pack, or a major goes down
+   along time order: the caller sorts records), 2 when out of memory. */
+static int engage_sort_key_by_time(int32_t* rows, int32_t* smaj, int64_t* sts, int32_t* spay,
+                                   int64_t n) {
+    uint64_t small[2 * 64], *keys = small, mask;
+    int64_t small_tmp[64], i, tmin = sts[0], tmax = sts[0];
+    int bits = 0, fail = 0;
+    void* tmp;
+    while (((int64_t)1 << bits) < n)
+        bits++;
+    for (i = 1; i < n; i++)
+        if (rows[i] <= rows[i - 1])
+            return 1;  /* positions would not break ties as row numbers do */
+    for (i = 1; i < n; i++) {
+        tmin = sts[i] < tmin ? sts[i] : tmin;
+        tmax = sts[i] > tmax ? sts[i] : tmax;
+    }
+    if (bits >= 32 || (((uint64_t)tmax - (uint64_t)tmin) >> (63 - bits)) != 0)
+        return 1;
+    if (n > 64) {
+        keys = (uint64_t*)malloc((size_t)n * 2 * sizeof(uint64_t));
+        if (keys == NULL)
+            return 2;
+    }
+    mask = ((uint64_t)1 << bits) - 1;
+    for (i = 0; i < n; i++)
+        keys[i] = (((uint64_t)sts[i] - (uint64_t)tmin) << bits) | (uint64_t)i;
+    engage_sort_keys(keys, keys + n, n);
+    for (i = 1; i < n; i++)
+        if (smaj[keys[i] & mask] < smaj[keys[i - 1] & mask])
+            break;
+    if (i < n) {
+        fail = 1;
+    } else {  /* apply the order: each copy through a scratch copy of itself */
+        tmp = n <= 64 ? (void*)small_tmp : malloc((size_t)n * sizeof(int64_t));
+        if (tmp == NULL) {
+            fail = 2;
+        } else {
+            int32_t* t32 = (int32_t*)tmp;
+            memcpy(t32, rows, n * sizeof(int32_t));
+            for (i = 0; i < n; i++)
+                rows[i] = t32[keys[i] & mask];
+            memcpy(t32, smaj, n * sizeof(int32_t));
+            for (i = 0; i < n; i++)
+                smaj[i] = t32[keys[i] & mask];
+            if (spay != NULL) {
+                memcpy(t32, spay, n * sizeof(int32_t));
+                for (i = 0; i < n; i++)
+                    spay[i] = t32[keys[i] & mask];
+            }
+            for (i = 0; i < n; i++)
+                sts[i] = (int64_t)((keys[i] >> bits) + (uint64_t)tmin);
+            if (tmp != (void*)small_tmp)
+                free(tmp);
+        }
+    }
+    if (keys != small)
+        free(keys);
+    return fail;
 }
 
 #endif

@@ -26,6 +26,8 @@ cdef extern from "_partition.h":
                                const int32_t* pay, const int64_t* offsets, const int64_t* pos,
                                int T, int32_t* rows, int32_t* smaj, int64_t* sts,
                                int32_t* spay, int nthreads) noexcept nogil
+    int engage_sort_key_by_time(int32_t* rows, int32_t* smaj, int64_t* sts, int32_t* spay,
+                                int64_t n) noexcept nogil
 
 
 cdef extern from "_sumsort.h":
@@ -117,6 +119,11 @@ cdef int sort_sorted_copies(row_t* rows, int32_t* smaj, int64_t* sts, int32_t* s
             break
     if ordered:
         return 0
+    cdef int packed = 1
+    if row_t is int32_t:  # as 64-bit numbers where (time, position) packs into them
+        packed = engage_sort_key_by_time(rows, smaj, sts, spay, n)
+        if packed != 1:
+            return packed == 2
     cdef RowKey small[SMALL_SORT]
     if n <= SMALL_SORT:
         tmp = &small[0]

@@ -232,10 +232,12 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
         _sequences.sort_rows(key, major, chunks, mask, n_keys, 1)
 
 
-@pytest.mark.parametrize("case", ["shuffled", "masked, no major", "one huge key", "time order"])
+@pytest.mark.parametrize("case", ["shuffled", "masked, no major", "one huge key", "time order",
+                                  "major not by time"])
 def test_sort_rows_of_many_shuffled_rows_place_in_two_passes_the_same(case):
     # over 2**20 rows of over 2**16 keys in no time order take the two-pass placement
-    # (_partition.h); a key too large for it, or a time-ordered log, the one-pass one:
+    # (_partition.h); a key too large for it, or a time-ordered log, the one-pass one;
+    # each key sorted by packed (time, position) unless a major goes down along time:
     # either way the plain sort's rows, copies and payload, on any thread count
     from engage_core import _sequences
 
@@ -244,10 +246,12 @@ def test_sort_rows_of_many_shuffled_rows_place_in_two_passes_the_same(case):
     key = rng.integers(-1, n_keys, n).astype(np.int32)
     if case == "one huge key":
         key[rng.random(n) < 0.85] = 7
-    ts = rng.integers(0, 10**6, n).astype(np.int64)
+    ts = rng.integers(0, 3000, n).astype(np.int64) * 997  # ties within keys
     if case == "time order":
         ts.sort()
     major = None if case == "masked, no major" else (ts // 40_000).astype(np.int32)
+    if case == "major not by time":  # each key's sort by packed times declines
+        major = rng.integers(0, 3, n).astype(np.int32)
     mask = (rng.random(n) < 0.9).astype(np.uint8) if case == "masked, no major" else None
     payload = rng.integers(-1, 50, n).astype(np.int32)
     keep = (key >= 0) & (mask.astype(bool) if mask is not None else True)
