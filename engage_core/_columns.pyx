@@ -411,3 +411,25 @@ def lookup(const int32_t[::1] codes, int64_t shift, const lut_t[::1] lut, int nt
     if bad:
         raise IndexError(f"lookup: {bad} codes outside the table of {m} entries")
     return out_array
+
+
+def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
+    """``key - lo`` of every key of ``col`` (all valid, every offset under 2**31) into
+    ``out``: each row's slot in a RangeIndex's key range, for the metrics that only count
+    users (day bitmaps) while the ids are not numbered yet."""
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = col.n, a, c, e, s0, i
+    cdef const int64_t* p
+    cdef int th
+    cdef RowWalk rw
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            rw = thread_rows(start, n, th, nthreads)
+            while next_piece(&rw, start):
+                a, e, c = rw.lo, rw.hi, rw.chunk
+                p = <const int64_t*><intptr_t>data[c]
+                s0 = start[c]
+                for i in range(a, e):
+                    out[i] = <int32_t>(p[i - s0] - lo)
+    return np.asarray(out)

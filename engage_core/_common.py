@@ -156,37 +156,66 @@ DAY_BITMAP_BUDGET = 256 << 20
 
 
 def user_day_bitmaps(ev: Events, names, first: int, n_days: int, nthreads: int,
-                     role: str = "events", period_map=None):
+                     role: str = "events", period_map=None, slots_ok: bool = False):
     """One bitmap of the users with a qualifying event per day of the axis (cached on the
     Events like ``user_days``), or None when the users' sorted days are already computed
     (another metric asked for them) or the bitmaps would take more than the budget.
 
     With ``period_map`` (a PeriodMap over the axis) the result is ``(bitmaps, period of
     each bitmap row)``: the day bitmaps when they are at hand, else one bitmap per period
-    (cached too; a fraction of the memory)."""
+    (cached too; a fraction of the memory).
+
+    ``slots_ok``: the caller only counts users (never maps a bit to a user), so bitmaps
+    indexed by user slot serve: while the users are not numbered (``Events.user_slots``),
+    bits are set at slots and the numbering is not done for this metric."""
+    cache = ev.__dict__.setdefault("_days_cache", {})
+    nk = names_key(names)
+    key = ("bitmaps", first, n_days, nk)
+    pkey = None if period_map is None else ("period bitmaps", first, n_days, nk, period_map.kind)
+    if slots_ok and key not in cache:
+        for k in (("slot",) + key,) + ((("slot",) + pkey,) if pkey is not None else ()):
+            if k in cache:  # made earlier, before the users were numbered
+                return _with_periods(cache[k], k[1] == "period bitmaps", period_map)
+        slots = ev.user_slots()
+        if slots is not None:
+            return _bitmaps(ev, slots[0], slots[1], names, role, first, n_days, nthreads,
+                            period_map, cache, ("slot",) + key,
+                            None if pkey is None else ("slot",) + pkey)
+    if key not in cache and ("user", first, nk) in cache:
+        return None  # the sorted days serve
+    return _bitmaps(ev, ev.user, ev.num_users, names, role, first, n_days, nthreads,
+                    period_map, cache, key, pkey)
+
+
+def _with_periods(bitmaps, per_period: bool, period_map):
+    """A user_day_bitmaps result: the bitmaps, with the period of each row when asked."""
+    if period_map is None:
+        return bitmaps
+    if per_period:
+        return bitmaps, np.arange(period_map.count, dtype=np.int32)
+    return bitmaps, np.ascontiguousarray(period_map.of_day, dtype=np.int32)
+
+
+def _bitmaps(ev, user, width, names, role, first, n_days, nthreads, period_map, cache, key,
+             pkey):
+    """user_day_bitmaps over ``user`` (numbers or slots below ``width``), cached at ``key``
+    (day bitmaps) or ``pkey`` (period bitmaps)."""
     from engage_core import _activity
 
-    cache = ev.__dict__.setdefault("_days_cache", {})
-    key = ("bitmaps", first, n_days, names_key(names))
-    if n_days * ((ev.num_users + 63) // 64) * 8 > DAY_BITMAP_BUDGET:
+    if key not in cache and n_days * ((width + 63) // 64) * 8 > DAY_BITMAP_BUDGET:
         return None
-    if key not in cache and ("user", first, names_key(names)) in cache:
-        return None  # the sorted days serve
-    if period_map is not None and key not in cache:
-        pkey = ("period bitmaps", first, n_days, names_key(names), period_map.kind)
+    if pkey is not None and key not in cache:
         if pkey not in cache:
             cache[pkey] = _activity.day_bitmaps(
-                ev.user, ev.day, ev.event_mask(names, role), ev.num_users, period_map.count,
+                user, ev.day, ev.event_mask(names, role), width, period_map.count,
                 nthreads, first, np.ascontiguousarray(period_map.of_day, dtype=np.int32),
                 _thread_days(ev, nthreads))
-        return cache[pkey], np.arange(period_map.count, dtype=np.int32)
+        return _with_periods(cache[pkey], True, period_map)
     if key not in cache:
-        cache[key] = _activity.day_bitmaps(ev.user, ev.day, ev.event_mask(names, role),
-                                           ev.num_users, n_days, nthreads, first, None,
+        cache[key] = _activity.day_bitmaps(user, ev.day, ev.event_mask(names, role), width,
+                                           n_days, nthreads, first, None,
                                            _thread_days(ev, nthreads))
-    if period_map is not None:
-        return cache[key], np.ascontiguousarray(period_map.of_day, dtype=np.int32)
-    return cache[key]
+    return _with_periods(cache[key], False, period_map)
 
 
 def _thread_days(ev: Events, nthreads: int):

@@ -36,7 +36,7 @@ def _window_counts(ev, windows, events, breakdown, first, n_days, nthreads):
     not at hand (a time-ordered log sets bits in the bitmaps of the days at hand, which stay
     in cache; the windows are ORs of 64-user columns over days), else from those days."""
     counts, firsts = [], []
-    bitmaps = c.user_day_bitmaps(ev, events, first, n_days, nthreads)
+    bitmaps = c.user_day_bitmaps(ev, events, first, n_days, nthreads, slots_ok=True)
     if bitmaps is not None:
         cnt, fst = _activity.bitmap_window_counts(bitmaps, windows, nthreads)
         counts.append(cnt[:, None, :])

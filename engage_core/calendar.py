@@ -231,3 +231,34 @@ class DayMapper:
             lo, hi = min(lo, self.bounds[0]), max(hi, self.bounds[1])
         self.bounds = (lo, hi)
         return days
+
+
+def local_days(column, calendar: Calendar | None = None, threads: int | None = None,
+               name: str = "timestamp") -> "pa.Array":
+    """Each value's local day in ``calendar``'s zone as an Arrow ``date32`` array (null where
+    the value is null), computed exactly as :func:`prepare_events` computes event days.
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> ts = pa.array([dt.datetime(2025, 3, 9, 4, 30), None], pa.timestamp("us"))
+    >>> local_days(ts, Calendar(timezone="America/New_York")).to_pylist()
+    [datetime.date(2025, 3, 8), None]
+    """
+    import pyarrow as pa
+
+    from engage_core import arrow_io
+    from engage_core.events import _check_timestamp, default_threads
+
+    calendar = calendar or Calendar()
+    col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(col, pa.ChunkedArray):  # no chunks
+        col = pa.array([], col.type)
+    _check_timestamp(col.type, name)
+    if pa.types.is_timestamp(col.type):
+        ts, valid = arrow_io.timestamp_us(col)
+        ts = np.where(valid.astype(bool), ts, 0) if valid is not None else ts
+        days = DayMapper(calendar, threads or default_threads(), name)(
+            np.ascontiguousarray(ts, dtype=np.int64))
+    else:
+        days, valid = arrow_io.date_days(col)
+    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
+    return pa.array(np.asarray(days, dtype=np.int32), pa.int32(), mask=mask).cast(pa.date32())

@@ -18,7 +18,7 @@ import pyarrow as pa
 from engage_core import _bytes_index, _columns, _ingest, arrow_io
 from engage_core._memory import release_free_memory
 from engage_core.range_index import RangeIndex, column_keys
-from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date
+from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date, local_days
 from engage_core.errors import RunError, SchemaError
 
 USER_TYPES = "any integer type, string, large_string, binary, or a dictionary of those"
@@ -63,7 +63,7 @@ class Events:
                  user_kind, rows_read, skipped_user, skipped_ts, timestamp_is_date,
                  user_type=None, row=None, numeric=None, ts_rem=None):
         self.calendar = calendar
-        self.user = user
+        self._user = user
         self.day = day
         # int64 UTC microseconds per row; ``ts`` may also be given as a list of per-batch
         # chunks, joined on first use (the day-based metrics never need it)
@@ -75,7 +75,9 @@ class Events:
         self._user_index = user_index
         self._user_kind = user_kind
         self._user_keep = None  # index ids kept (None: all), when some users only had skipped rows
-        self._num_users = len(user_index)
+        # a RangeIndex still to number its keys (``user`` holds each row's slot meanwhile)
+        # is counted when first asked for
+        self._num_users = None if getattr(user_index, "pending", False) else len(user_index)
         self._user_type = user_type
         # each kept row's position in the input (0-based, across batches); kept only when
         # numeric columns are prepared (the metrics that can reject rows need them) and a
@@ -121,11 +123,33 @@ class Events:
         return np.asarray(idx, dtype=np.int64) if self.row is None else self.row[idx]
 
     @property
+    def user(self) -> np.ndarray:
+        """Each kept row's dense user number (int32)."""
+        if self._num_users is None:  # numbered on first use (RangeIndex.deferred)
+            self._user_index.number()
+            self._num_users = len(self._user_index)
+        return self._user
+
+    @user.setter
+    def user(self, value) -> None:
+        self._user = value
+
+    def user_slots(self):
+        """``(slots, span)`` while the users are not numbered yet: each row's user as a
+        slot in ``[0, span)`` (the key minus the least key; keys never seen leave slots
+        empty), for metrics that only count users; else None (use ``user``)."""
+        if self._num_users is not None:
+            return None
+        return self._user, self._user_index.span
+
+    @property
     def num_rows(self) -> int:
-        return len(self.user)
+        return len(self._user)
 
     @property
     def num_users(self) -> int:
+        if self._num_users is None:
+            self.user  # numbers them
         return self._num_users
 
     def _day_bounds(self):
@@ -406,7 +430,11 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
             schema.field(user_id).type):
         id_keys = column_keys(data.column(user_id))
         users = _columns.touched(np.empty(data.num_rows, dtype=np.int32)) if whole_table else None
-        user_index = RangeIndex.build(id_keys, threads, users)
+        # 64-bit ids (views of the table, no copy to keep) are numbered when a metric first
+        # needs user numbers: metrics that only count users read their slots
+        lazy = whole_table and pa.types.is_integer(user_type) and user_type.bit_width == 64
+        user_index = (RangeIndex.deferred(id_keys, threads, users) if lazy
+                      else RangeIndex.build(id_keys, threads, users))
         if user_index is None:
             users = None
     if user_index is None:
@@ -565,28 +593,3 @@ def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, nume
         codes = _encode_text(batch.column(b), seg_index[b])
         parts.add(f"seg:{b}", codes if keep is None else codes[keep])
 
-
-def local_days(column, calendar: Calendar | None = None, threads: int | None = None,
-               name: str = "timestamp") -> pa.Array:
-    """Each value's local day in ``calendar``'s zone as an Arrow ``date32`` array (null where
-    the value is null), computed exactly as :func:`prepare_events` computes event days.
-
-    >>> import pyarrow as pa, datetime as dt
-    >>> ts = pa.array([dt.datetime(2025, 3, 9, 4, 30), None], pa.timestamp("us"))
-    >>> local_days(ts, Calendar(timezone="America/New_York")).to_pylist()
-    [datetime.date(2025, 3, 8), None]
-    """
-    calendar = calendar or Calendar()
-    col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if isinstance(col, pa.ChunkedArray):  # no chunks
-        col = pa.array([], col.type)
-    _check_timestamp(col.type, name)
-    if pa.types.is_timestamp(col.type):
-        ts, valid = arrow_io.timestamp_us(col)
-        ts = np.where(valid.astype(bool), ts, 0) if valid is not None else ts
-        days = DayMapper(calendar, threads or default_threads(), name)(
-            np.ascontiguousarray(ts, dtype=np.int64))
-    else:
-        days, valid = arrow_io.date_days(col)
-    mask = None if valid is None else ~np.asarray(valid, dtype=bool)
-    return pa.array(np.asarray(days, dtype=np.int32), pa.int32(), mask=mask).cast(pa.date32())

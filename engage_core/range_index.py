@@ -41,8 +41,20 @@ class RangeIndex:
         self.lo = lo
         self._table = table
         # keys as offsets from ``lo`` (int32, half the memory of int64 keys)
-        self._rel = np.concatenate(fresh) if len(fresh) != 1 else fresh[0]
+        self._rel = (np.concatenate(fresh) if len(fresh) != 1 else fresh[0]) if fresh else None
         self._threads = threads
+        self._deferred = None  # (keys, out): numbered on first use (see ``deferred``)
+
+    @staticmethod
+    def _range(keys, threads: int):
+        """(lo, span) of the keys when they suit a RangeIndex, else None."""
+        lo, hi = _columns.chunks_minmax(keys, threads)
+        if lo is None:
+            return None
+        span = hi - lo + 1  # a Python int: ids at both ends of int64 do not overflow
+        if span > max(len(keys), MIN_SPAN) or span > MAX_SPAN:
+            return None
+        return lo, span
 
     @classmethod
     def build(cls, column, threads: int, out: np.ndarray | None = None) -> "RangeIndex | None":
@@ -52,17 +64,49 @@ class RangeIndex:
         ids are written there as they are numbered (as ``encode`` would, without reading
         the keys again)."""
         keys = column if isinstance(column, _columns.Int64Chunks) else column_keys(column)
-        lo, hi = _columns.chunks_minmax(keys, threads)
-        if lo is None:
+        found = cls._range(keys, threads)
+        if found is None:
             return None
-        span = hi - lo + 1  # a Python int: ids at both ends of int64 do not overflow
-        if span > max(len(keys), MIN_SPAN) or span > MAX_SPAN:
-            return None
+        lo, span = found
         table = np.full(span, -1, dtype=np.int32)
         fresh = _columns.first_ids(keys, lo, span, table, threads, out)
         return cls(lo, table, [fresh], threads)
 
+    @classmethod
+    def deferred(cls, keys: "_columns.Int64Chunks", threads: int,
+                 out: np.ndarray) -> "RangeIndex | None":
+        """As ``build`` with ``out``, for keys without nulls, but the keys are numbered on
+        first use of the index (or ``number``): until then ``out`` holds each row's
+        ``key - lo`` (``span`` slots), which is all the metrics that only count users need
+        (active users, calendar retention: their day bitmaps are indexed by slot). ``keys``
+        must stay valid until then (views of the table's columns)."""
+        found = cls._range(keys, threads)
+        if found is None:
+            return None
+        lo, span = found
+        index = cls(lo, None, [], threads)
+        index.span = span
+        _columns.key_offsets(keys, lo, out, threads)
+        index._deferred = (keys, out)
+        return index
+
+    @property
+    def pending(self) -> bool:
+        """Whether the keys are not numbered yet (``out`` holds slots ``key - lo``)."""
+        return self._deferred is not None
+
+    def number(self) -> None:
+        """Number the keys now, if deferred: ``out`` gets each row's id."""
+        if self._deferred is None:
+            return
+        keys, out = self._deferred
+        self._table = np.full(self.span, -1, dtype=np.int32)
+        self._rel = _columns.first_ids(keys, self.lo, self.span, self._table, self._threads,
+                                       out)
+        self._deferred = None
+
     def __len__(self) -> int:
+        self.number()
         return len(self._rel)
 
     def encode(self, keys, valid=None, nthreads: int | None = None,
@@ -70,11 +114,13 @@ class RangeIndex:
         """Dense ids of ``keys`` (an int64 array with its ``valid`` mask, or Int64Chunks;
         every valid key known to the index); -1 where not valid. Written to ``out`` (int32)
         when given."""
+        self.number()
         return _columns.gather_ids(_columns.as_chunks(keys, valid), self.lo, self._table,
                                    nthreads or self._threads, out)
 
     def keys(self) -> np.ndarray:
         """The distinct keys, by dense id (int64)."""
+        self.number()
         keys = self._rel.astype(np.int64)
         keys += self.lo
         return keys

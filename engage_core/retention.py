@@ -85,8 +85,11 @@ class _State:
         same_events = c.names_key(start_events) == c.names_key(return_events)
         bitmaps = None
         if not self.rolling and self.seg is None and same_events:
-            bitmaps = c.user_day_bitmaps(ev, return_events, self.first, self.n_days, nthreads,
-                                         "return_events", period_map=self.pm)
+            # counted straight from the bitmaps (up to 64 periods): user slots serve
+            bitmaps = c.user_day_bitmaps(
+                ev, return_events, self.first, self.n_days, nthreads, "return_events",
+                period_map=self.pm,
+                slots_ok=self.pm.count <= _retention.BITMAP_TALLY_MAX_PERIODS)
         if bitmaps is not None and self.pm.count <= _retention.BITMAP_TALLY_MAX_PERIODS:
             # Calendar retention whose cohort comes from the same events as the returns,
             # from bitmaps of users per day (shared with the activity metrics) or per

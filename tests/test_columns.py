@@ -276,3 +276,37 @@ def test_prepare_events_on_many_chunks_equals_one_chunk(ids):
         assert np.array_equal(ev.ts, one.ts) and np.array_equal(ev.event, one.event)
         assert (ev.first_day, ev.last_day) == (one.first_day, one.last_day)
         assert ev.user_ids().equals(one.user_ids())
+
+
+@settings(max_examples=40, deadline=None)
+@given(users=st.lists(st.integers(0, 60), min_size=1, max_size=400),
+       base=st.sampled_from([0, -(2**62), 10**15]),
+       days=st.lists(st.integers(0, 90), min_size=1, max_size=400),
+       period=st.sampled_from(["week", "month"]), threads=st.integers(1, 3))
+def test_counting_metrics_read_user_slots_before_the_users_are_numbered(users, base, days,
+                                                                       period, threads):
+    # 64-bit ids of an in-memory table are numbered on first use: active users and
+    # calendar retention count bits at each user's slot (key - least key) instead, and
+    # equal the tables of the same log with 32-bit ids (numbered up front) and of the same
+    # Events once numbered
+    n = min(len(users), len(days))
+    ts = [dt.datetime(2025, 1, 1, tzinfo=UTC) + dt.timedelta(days=d, hours=i % 24)
+          for i, d in enumerate(days[:n])]
+    wide = pa.table({"user_id": pa.array([base + 7 * u for u in users[:n]], pa.int64()), "ts": ts})
+    narrow = pa.table({"user_id": pa.array(users[:n], pa.int32()), "ts": ts})
+    lazy = ec.prepare_events(wide, event=None, threads=threads)
+    assert lazy.user_slots() is not None  # not numbered yet
+    au = ec.active_users(lazy, windows=[1, 7, 30], threads=threads)
+    ret = ec.retention(lazy, period=period, max_offset=6, threads=threads)
+    assert lazy.user_slots() is not None  # neither metric needed the numbers
+    eager = ec.prepare_events(narrow, event=None, threads=threads)
+    assert eager.user_slots() is None
+    assert au.equals(ec.active_users(eager, windows=[1, 7, 30], threads=threads))
+    assert ret.equals(ec.retention(eager, period=period, max_offset=6, threads=threads))
+    numbered = ec.prepare_events(wide, event=None, threads=threads)
+    assert numbered.num_users == len(set(users[:n])) and numbered.user_slots() is None
+    assert au.equals(ec.active_users(numbered, windows=[1, 7, 30], threads=threads))
+    assert ret.equals(ec.retention(numbered, period=period, max_offset=6, threads=threads))
+    # numbering after the counting metrics: by first appearance, as always
+    want, _ = _first_appearance(users[:n])
+    assert lazy.user.tolist() == want and lazy.num_users == len(set(users[:n]))
