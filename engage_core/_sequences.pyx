@@ -7,7 +7,7 @@
 # depend on the thread count.
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint64_t
-from libc.math cimport fabs
+from libc.math cimport NAN, fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from engage_core._columns cimport Int64Chunks
@@ -510,6 +510,8 @@ def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthre
                     keys[j - lo] = engage_double_key(values[j])
                 acc = engage_sum_keys_ascending(keys, keys + (hi - lo), hi - lo)
                 free(keys)
+            if acc != acc:  # one NaN for every NaN sum (its sign and payload would vary)
+                acc = NAN
             out[s] = acc
     if fail:
         raise MemoryError()

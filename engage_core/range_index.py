@@ -8,6 +8,10 @@ its own (one entry per possible key), the later threads' numbers are then merged
 order into the first thread's table, and their rows renumbered, in parallel. Ids do not
 depend on the thread count. Other columns go to ``_ingest.Int64Index`` (a hash table, one pass).
 
+``RangeIndex.deferred`` leaves the numbering to the first use of the index: the rows hold
+their keys' slots (``key - lo``) until then, which is all that metrics that only count users
+need (see ``Events.user_slots``).
+
 First-appearance ids keep the users active at the same time close together, so the
 per-user state of the metric kernels is touched with far better locality than with ids in
 key order (measured: the active-days pass takes 0.07 s instead of 0.11 s on 10M rows).
