@@ -1,6 +1,9 @@
-/* The placement pass of _sequences.sort_rows for logs whose rows come in no useful order
-   (shuffled): the counting sort's places are written in two passes that stay in cache
-   instead of one pass of random writes.
+/* Sorting the rows of a log that comes in no useful order (shuffled) by key, for
+   _sequences.sort_rows: the placement pass (engage_partition_place) and the sort of each
+   key's rows (engage_sort_key_by_time, further down).
+
+   The counting sort's places are written in two passes that stay in cache instead of one
+   pass of random writes.
 
    Placing each row straight at its key's place writes four arrays (rows, day offsets,
    times, payload) at a random place each: on 10M shuffled rows nearly every write missed
