@@ -398,12 +398,10 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
                                                           value, flags, nthreads)
     n = len(ts)
     given = value is not None
-    exact = False  # every run's sum exact in any order (whole numbers, small enough)
+    exact = False  # every run's sum exact in any order
     if value_lut is not None and given:
         lut = np.asarray(value_lut, dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
-            exact = bool(np.array_equal(lut, np.rint(lut))
-                         and np.abs(lut).max(initial=0.0) * max(n, 1) < 2.0**52)
+        exact = adds_exactly(lut, n)
         # code -1 (no event name) takes the last entry: shifted by one, it comes first
         value = _columns.lookup(np.ascontiguousarray(value, dtype=np.int32), 1,
                                 np.concatenate([lut[-1:], lut[:-1]]), nthreads)
@@ -419,6 +417,15 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
     return out
 
 
+def adds_exactly(values: np.ndarray, n_terms: int) -> bool:
+    """Whether any ``n_terms`` of ``values`` add up exactly in any order: whole numbers
+    whose partial sums stay under 2**53 (bounded by the largest magnitude times the number
+    of terms, taken under 2**52), so no canonical order is needed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.array_equal(values, np.rint(values))
+                    and np.abs(values).max(initial=0.0) * max(n_terms, 1) < 2.0**52)
+
+
 def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
     """Sum of ``weights`` (or a count) per index.
 
@@ -432,11 +439,7 @@ def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
     if weights is None:
         return np.bincount(index, minlength=size).astype(np.int64)
     w = np.asarray(weights, dtype=np.float64)
-    # whole numbers add up exactly in any order while every partial sum stays under 2**53
-    # (the bound taken at 2**52: the float sum of magnitudes is itself rounded)
-    with np.errstate(over="ignore", invalid="ignore"):
-        whole = np.array_equal(w, np.rint(w)) and np.abs(w).sum() < 2.0**52
-    if len(w) and not whole:
+    if len(w) and not adds_exactly(w, len(w)):
         from engage_core import _sequences
 
         # grouped by index (a counting sort), then each group sorted and added in

@@ -41,8 +41,9 @@ def column_keys(column: pa.ChunkedArray) -> "_columns.Int64Chunks":
 class RangeIndex:
     """Maps integer keys in ``[lo, lo + len(table))`` to 0, 1, 2, ... by first appearance."""
 
-    def __init__(self, lo: int, table: np.ndarray, fresh: list, threads: int):
+    def __init__(self, lo: int, span: int, table: np.ndarray | None, fresh: list, threads: int):
         self.lo = lo
+        self.span = span  # possible keys: lo .. lo + span - 1
         self._table = table
         # keys as offsets from ``lo`` (int32, half the memory of int64 keys)
         self._rel = (np.concatenate(fresh) if len(fresh) != 1 else fresh[0]) if fresh else None
@@ -74,7 +75,7 @@ class RangeIndex:
         lo, span = found
         table = np.full(span, -1, dtype=np.int32)
         fresh = _columns.first_ids(keys, lo, span, table, threads, out)
-        return cls(lo, table, [fresh], threads)
+        return cls(lo, span, table, [fresh], threads)
 
     @classmethod
     def deferred(cls, keys: "_columns.Int64Chunks", threads: int,
@@ -88,8 +89,7 @@ class RangeIndex:
         if found is None:
             return None
         lo, span = found
-        index = cls(lo, None, [], threads)
-        index.span = span
+        index = cls(lo, span, None, [], threads)
         _columns.key_offsets(keys, lo, out, threads)
         index._deferred = (keys, out)
         return index
