@@ -425,7 +425,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                    and not pa.types.is_dictionary(schema.field(user_id).type)
                    and data.column(user_id).null_count == 0
                    and data.column(timestamp).null_count == 0)
-    user_index = id_keys = users = None
+    user_index = id_keys = users = bounds = None
     if kind == "int" and isinstance(data, pa.Table) and not pa.types.is_dictionary(
             schema.field(user_id).type):
         id_keys = column_keys(data.column(user_id))
@@ -433,8 +433,9 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         # 64-bit ids (views of the table, no copy to keep) are numbered when a metric first
         # needs user numbers: metrics that only count users read their slots
         lazy = whole_table and pa.types.is_integer(user_type) and user_type.bit_width == 64
-        user_index = (RangeIndex.deferred(id_keys, threads, users) if lazy
-                      else RangeIndex.build(id_keys, threads, users))
+        bounds = _columns.chunks_minmax(id_keys, threads)
+        user_index = (RangeIndex.deferred(id_keys, threads, users, bounds) if lazy
+                      else RangeIndex.build(id_keys, threads, users, bounds))
         if user_index is None:
             users = None
     if user_index is None:
@@ -459,7 +460,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     whole = None
     if whole_table:
         whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys,
-                               user_index, day_of, threads, timestamp, users)
+                               user_index, day_of, threads, timestamp, users, bounds)
     id_keys = None  # int64 copies of narrower ids go now
     for batch in batches:
         n = batch.num_rows
@@ -540,14 +541,13 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
 
 def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
-                   day_of: "DayMapper", threads: int, name: str, users=None):
+                   day_of: "DayMapper", threads: int, name: str, users=None, bounds=None):
     """(users, timestamp chunks, days) of a table's columns without nulls: each one pass
     over every chunk, written into arrays allocated once (``users``: already numbered by
-    ``RangeIndex.build``)."""
+    ``RangeIndex.build``; ``bounds``: the least and greatest integer key)."""
     n = len(ucol)
     if users is None and isinstance(index, _ingest.Int64Index):  # keys too spread out for a RangeIndex
-        parts = [k for k, _ in keys.arrays]
-        users = index.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None, threads)
+        users = index.encode_parts([k for k, _ in keys.arrays], threads, bounds)
     elif users is None:
         users = index.encode_chunks(arrow_io.bytes_chunks(ucol),
                                     _columns.touched(np.empty(n, dtype=np.int32)), threads)

@@ -51,9 +51,10 @@ class RangeIndex:
         self._deferred = None  # (keys, out): numbered on first use (see ``deferred``)
 
     @staticmethod
-    def _range(keys, threads: int):
-        """(lo, span) of the keys when they suit a RangeIndex, else None."""
-        lo, hi = _columns.chunks_minmax(keys, threads)
+    def _range(keys, threads: int, bounds=None):
+        """(lo, span) of the keys when they suit a RangeIndex, else None. ``bounds``: their
+        least and greatest key (``_columns.chunks_minmax``), when already found."""
+        lo, hi = _columns.chunks_minmax(keys, threads) if bounds is None else bounds
         if lo is None:
             return None
         span = hi - lo + 1  # a Python int: ids at both ends of int64 do not overflow
@@ -62,14 +63,15 @@ class RangeIndex:
         return lo, span
 
     @classmethod
-    def build(cls, column, threads: int, out: np.ndarray | None = None) -> "RangeIndex | None":
+    def build(cls, column, threads: int, out: np.ndarray | None = None,
+              bounds=None) -> "RangeIndex | None":
         """The index of every key of ``column`` (a ChunkedArray of any integer type, no
         dictionary, or its ``column_keys``), or None when the keys are too spread out
         (then a hash table serves better). With ``out`` (int32, one per row), the rows'
         ids are written there as they are numbered (as ``encode`` would, without reading
         the keys again)."""
         keys = column if isinstance(column, _columns.Int64Chunks) else column_keys(column)
-        found = cls._range(keys, threads)
+        found = cls._range(keys, threads, bounds)
         if found is None:
             return None
         lo, span = found
@@ -78,14 +80,14 @@ class RangeIndex:
         return cls(lo, span, table, [fresh], threads)
 
     @classmethod
-    def deferred(cls, keys: "_columns.Int64Chunks", threads: int,
-                 out: np.ndarray) -> "RangeIndex | None":
+    def deferred(cls, keys: "_columns.Int64Chunks", threads: int, out: np.ndarray,
+                 bounds=None) -> "RangeIndex | None":
         """As ``build`` with ``out``, for keys without nulls, but the keys are numbered on
         first use of the index (or ``number``): until then ``out`` holds each row's
         ``key - lo`` (``span`` slots), which is all the metrics that only count users need
         (active users, calendar retention: their day bitmaps are indexed by slot). ``keys``
         must stay valid until then (views of the table's columns)."""
-        found = cls._range(keys, threads)
+        found = cls._range(keys, threads, bounds)
         if found is None:
             return None
         lo, span = found
