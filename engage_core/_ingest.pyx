@@ -293,11 +293,12 @@ ctypedef fused index_t:
 
 
 def gather_codes(const int32_t[::1] codes, const index_t[::1] indices, valid=None,
-                 int nthreads=1):
+                 int nthreads=1, out_array=None):
     """``codes[indices]`` as int32 (-1 where ``valid`` is 0 or the index is out of range):
-    the dense ids of a dictionary array's rows from the ids of its dictionary."""
+    the dense ids of a dictionary array's rows from the ids of its dictionary (written to
+    ``out_array`` when given)."""
     cdef int64_t i, n = indices.shape[0], k = codes.shape[0]
-    cdef int32_t[::1] out = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] out = np.empty(n, dtype=np.int32) if out_array is None else out_array
     cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid
     cdef bint all_valid = valid is None
     cdef int64_t j

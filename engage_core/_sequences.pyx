@@ -178,6 +178,7 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
     cdef int T = nthreads if nthreads > 1 and nthreads * n_keys <= max(n, 1 << 16) else 1
     cdef int64_t[:, ::1] pos = np.zeros((T, n_keys + 1), dtype=np.int64)
     cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
+    cdef int64_t[::1] block = np.zeros(nthreads + 1, dtype=np.int64)
     cdef const uint8_t[::1] m
     cdef const int32_t[::1] mj
     cdef Int64Chunks tcol = as_chunks(ts)
@@ -204,14 +205,25 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
                 if k >= 0 and (not use_mask or m[i]):
                     pos[t, k] += 1
         # each thread's first place for each key: the key's start plus the earlier threads'
-        acc = 0
-        for k in range(n_keys):
-            offsets[k] = acc
-            for t in range(T):
-                c = pos[t, k]
-                pos[t, k] = acc
-                acc = acc + c
-        offsets[n_keys] = acc
+        # (each thread a block of keys: their rows, then their places from the earlier
+        # blocks' total; 4M funnel keys, 2 threads: a serial 7 ms halved)
+        for t in prange(T, num_threads=T, schedule="static"):
+            acc = 0
+            for k in range(n_keys * t // T, n_keys * (t + 1) // T):
+                for c in range(T):
+                    acc = acc + pos[c, k]
+            block[t + 1] = acc
+        for t in range(T):
+            block[t + 1] += block[t]
+        for t in prange(T, num_threads=T, schedule="static"):
+            acc = block[t]
+            for k in range(n_keys * t // T, n_keys * (t + 1) // T):
+                offsets[k] = acc
+                for c in range(T):
+                    i = pos[c, k]
+                    pos[c, k] = acc
+                    acc = acc + i
+        offsets[n_keys] = block[T]
     total = offsets[n_keys]
     rows = np.empty(total, dtype=np.int32 if n < 2**31 else np.int64)
     # without a major key, its sorted copy is zeros (calloc: pages never written)

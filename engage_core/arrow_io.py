@@ -98,12 +98,15 @@ def int64_keys(arr: pa.Array) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def encode_dictionary(arr: pa.DictionaryArray, encode_values) -> np.ndarray:
-    """Dense ids of a dictionary array: encode its dictionary once, then gather by index."""
+def encode_dictionary(arr: pa.DictionaryArray, encode_values, nthreads: int = 1,
+                      out: np.ndarray | None = None) -> np.ndarray:
+    """Dense ids of a dictionary array: encode its dictionary once, then gather by index
+    (``nthreads`` threads; into ``out``, int32, when given)."""
     dict_codes = np.ascontiguousarray(encode_values(arr.dictionary), dtype=np.int32)
     indices = arr.indices
     idx = fixed_values(indices, _INT_DTYPES[indices.type])
-    return _ingest.gather_codes(dict_codes, np.ascontiguousarray(idx), validity(indices))
+    return _ingest.gather_codes(dict_codes, np.ascontiguousarray(idx), validity(indices),
+                                nthreads, out)
 
 
 def timestamp_us(arr: pa.Array):

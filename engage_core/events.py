@@ -353,9 +353,9 @@ def _encode_user(col: pa.Array, kind: str, index, threads: int = 1) -> np.ndarra
     return arrow_io.encode_bytes(col, index, threads)
 
 
-def _encode_text(col: pa.Array, index) -> np.ndarray:
-    if pa.types.is_dictionary(col.type):
-        return arrow_io.encode_dictionary(col, lambda d: _encode_text(d, index))
+def _encode_text(col: pa.Array, index, threads: int = 1, out=None) -> np.ndarray:
+    if pa.types.is_dictionary(col.type):  # (a dictionary's rows: in place, all threads)
+        return arrow_io.encode_dictionary(col, lambda d: _encode_text(d, index), threads, out)
     if not arrow_io.is_stringlike(col.type):
         col = col.cast(pa.large_string())
     return arrow_io.encode_bytes(col, index)
@@ -471,7 +471,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         if whole is not None:  # users, times and days are done: the other columns (no
             # row is dropped: no positions)
             _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
-                           None, None, is_ns and timestamp)
+                           None, None, is_ns and timestamp, threads)
             continue
         # no null anywhere: every row is kept, and the kernels write straight into the
         # preallocated result arrays (no mask pass, no copy)
@@ -560,7 +560,7 @@ def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
 
 
 def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
-                   rows_read, keep, ns_column) -> None:
+                   rows_read, keep, ns_column, threads: int = 1) -> None:
     """A batch's row positions (``rows_read``: the rows read so far, this batch included;
     None: no positions), numeric, event and breakdown columns and (``ns_column``: a
     nanosecond timestamp column's name) sub-microsecond remainders, on the rows kept
@@ -587,7 +587,8 @@ def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, nume
         parts.add(f"num:{name}", values if keep is None else values[keep])
         parts.add(f"numv:{name}", valid if keep is None else valid[keep])
     if event is not None:
-        codes = _encode_text(batch.column(event), event_index)
+        codes = _encode_text(batch.column(event), event_index, threads,
+                             parts.slot("event", n) if keep is None else None)
         parts.add("event", codes if keep is None else codes[keep])
     for b in breakdowns:
         codes = _encode_text(batch.column(b), seg_index[b])
