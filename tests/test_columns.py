@@ -282,17 +282,23 @@ def test_prepare_events_on_many_chunks_equals_one_chunk(ids):
 @given(users=st.lists(st.integers(0, 60), min_size=1, max_size=400),
        base=st.sampled_from([0, -(2**62), 10**15]),
        days=st.lists(st.integers(0, 90), min_size=1, max_size=400),
-       period=st.sampled_from(["week", "month"]), threads=st.integers(1, 3))
+       period=st.sampled_from(["week", "month"]), threads=st.integers(1, 3),
+       chunk=st.sampled_from([None, 1, 7, 50]), ordered=st.booleans())
 def test_counting_metrics_read_user_slots_before_the_users_are_numbered(users, base, days,
-                                                                       period, threads):
+                                                                       period, threads,
+                                                                       chunk, ordered):
     # 64-bit ids of an in-memory table are numbered on first use: active users and
     # calendar retention count bits at each user's slot (key - least key) instead, and
     # equal the tables of the same log with 32-bit ids (numbered up front) and of the same
     # Events once numbered
+    # (the slots come from the table's chunks, in time order or not)
     n = min(len(users), len(days))
+    days = sorted(days[:n]) if ordered else days
     ts = [dt.datetime(2025, 1, 1, tzinfo=UTC) + dt.timedelta(days=d, hours=i % 24)
           for i, d in enumerate(days[:n])]
     wide = pa.table({"user_id": pa.array([base + 7 * u for u in users[:n]], pa.int64()), "ts": ts})
+    if chunk:
+        wide = pa.Table.from_batches(wide.to_batches(max_chunksize=chunk))
     narrow = pa.table({"user_id": pa.array(users[:n], pa.int32()), "ts": ts})
     lazy = ec.prepare_events(wide, event=None, threads=threads)
     assert lazy.user_slots() is not None  # not numbered yet
@@ -310,3 +316,4 @@ def test_counting_metrics_read_user_slots_before_the_users_are_numbered(users, b
     # numbering after the counting metrics: by first appearance, as always
     want, _ = _first_appearance(users[:n])
     assert lazy.user.tolist() == want and lazy.num_users == len(set(users[:n]))
+
