@@ -232,7 +232,8 @@ cdef class Int64Index:
         cap = self.cap
         while cap < 2 * expected:
             cap <<= 1
-        if partitions_for(cap) < 4 * nthreads:  # few keys: their table is in cache anyway
+        if partitions_for(cap) < 4 * nthreads or cap > (1 << 31):  # few keys: their table
+            # is in cache anyway (or slots past int32, which the records hold)
             return self.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None,
                                nthreads)
         if cap > self.cap and self._grow_to(cap) != 0:
