@@ -106,6 +106,29 @@ static int64_t engage_id_estimate(const int64_t* addr, const int64_t* start, int
     return e < n ? e : n;
 }
 
+/* The slot of hash h in a linear-probing table (mask m; slots hold hashes until the ids
+   are given): found, or inserted with first row r where its run of full slots ends (r
+   marked in firsts, *added counted). -1 when the probe reaches slot stop first (a region's
+   end; cap + 1: never), from where it wraps to slot 0. */
+static inline int64_t engage_id_probe(ISlot* slots, uint64_t m, uint64_t h, int32_t r,
+                                      uint64_t stop, uint64_t* firsts, int64_t* added) {
+    uint64_t s = h & m;
+    for (;;) {
+        if (slots[s].id == -1) {
+            slots[s].key = (int64_t)h;
+            slots[s].id = r;
+            __atomic_fetch_or(firsts + (r >> 6), (uint64_t)1 << (r & 63), __ATOMIC_RELAXED);
+            (*added)++;
+            return (int64_t)s;
+        }
+        if ((uint64_t)slots[s].key == h)
+            return (int64_t)s;
+        if (++s == stop)
+            return -1;
+        s &= m;
+    }
+}
+
 /* the parts the rows are taken in: records (12 bytes) for a third of the rows at a time
    take as much memory as the ids */
 #define ENGAGE_ID_ROUNDS 3
@@ -185,28 +208,13 @@ static int engage_encode_partitioned(const int64_t* addr, const int64_t* start,
             for (int64_t j = begin[p]; j < b; j++) {
                 if (j + 16 < b)
                     __builtin_prefetch(slots + (rec[j + 16].hash & m));
-                const uint64_t h = rec[j].hash;
-                uint64_t s = h & m;
-                for (;;) {
-                    if (slots[s].id == -1) {
-                        const int32_t r = rec[j].row;
-                        slots[s].key = (int64_t)h;
-                        slots[s].id = r;
-                        __atomic_fetch_or(firsts + (r >> 6), (uint64_t)1 << (r & 63),
-                                          __ATOMIC_RELAXED);
-                        rec[j].row = (int32_t)s;
-                        added++;
-                        break;
-                    }
-                    if ((uint64_t)slots[s].key == h) {
-                        rec[j].row = (int32_t)s;
-                        break;
-                    }
-                    if (++s == end) {  /* left to 3: marked by -2 - row */
-                        rec[j].row = -2 - rec[j].row;
-                        left++;
-                        break;
-                    }
+                const int64_t s = engage_id_probe(slots, m, rec[j].hash, rec[j].row, end,
+                                                  firsts, &added);
+                if (s >= 0) {
+                    rec[j].row = (int32_t)s;
+                } else {  /* left to 3: marked by -2 - row */
+                    rec[j].row = -2 - rec[j].row;
+                    left++;
                 }
             }
             lost[p] = left;
@@ -222,26 +230,12 @@ static int engage_encode_partitioned(const int64_t* addr, const int64_t* start,
                 if (rec[j].row >= 0)
                     continue;
                 left--;
-                const uint64_t h = rec[j].hash;
                 if (4 * (distinct + 1) > 3 * cap) {
                     rc = 1;
                     goto declined;
                 }
-                for (uint64_t s = h & m;; s = (s + 1) & m) {
-                    if (slots[s].id == -1) {
-                        const int32_t r = -2 - rec[j].row;
-                        slots[s].key = (int64_t)h;
-                        slots[s].id = r;
-                        firsts[r >> 6] |= (uint64_t)1 << (r & 63);
-                        rec[j].row = (int32_t)s;
-                        distinct++;
-                        break;
-                    }
-                    if ((uint64_t)slots[s].key == h) {
-                        rec[j].row = (int32_t)s;
-                        break;
-                    }
-                }
+                rec[j].row = (int32_t)engage_id_probe(slots, m, rec[j].hash, -2 - rec[j].row,
+                                                      (uint64_t)cap + 1, firsts, &distinct);
             }
         }
 
