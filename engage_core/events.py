@@ -564,7 +564,7 @@ def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, nume
     """A batch's row positions (``rows_read``: the rows read so far, this batch included;
     None: no positions), numeric, event and breakdown columns and (``ns_column``: a
     nanosecond timestamp column's name) sub-microsecond remainders, on the rows kept
-    (``keep``; None: every row)."""
+    (``keep``; None: every row); ``threads`` decode a dictionary event column."""
     n = batch.num_rows
     if ns_column:  # nanoseconds below the microsecond, to order ties exactly
         rem = (arrow_io.fixed_values(batch.column(ns_column), np.int64) % 1000).astype(np.int16)
