@@ -129,6 +129,38 @@ cdef class BytesIndex:
     def __len__(self):
         return self.size
 
+    def release_table(self):
+        """Free the hash table once no more values will be encoded (prepare_events' end: a
+        10M-row log with 1M UUIDs keeps 48 MB less while its metrics run); the values by id
+        stay (``values_buffers``, ``len``). A later encode rebuilds the table from them."""
+        free(self.slots)
+        self.slots = NULL
+
+    cdef int _table_back(self) noexcept nogil:
+        # The hash table again after release_table: every value by id put back (ids kept).
+        cdef int64_t cap = 1024, i, s, ln
+        cdef uint64_t h
+        if self.slots != NULL:
+            return 0
+        while cap < 2 * self.size:
+            cap <<= 1
+        self.slots = <BSlot*>big_alloc(cap * sizeof(BSlot))
+        if self.slots == NULL:
+            return -1
+        memset(self.slots, 0xff, cap * sizeof(BSlot))
+        self.cap = cap
+        for i in range(self.size):
+            ln = self.id_off[i + 1] - self.id_off[i]
+            h = hash_bytes(self.arena + self.id_off[i], ln)
+            s = <int64_t>(h & <uint64_t>(cap - 1))
+            while self.slots[s].id != -1:
+                s = (s + 1) & (cap - 1)
+            self.slots[s].hash = h
+            self.slots[s].off = self.id_off[i]
+            self.slots[s].length = <int32_t>ln
+            self.slots[s].id = <int32_t>i
+        return 0
+
     cdef int _grow(self) noexcept nogil:
         return self._grow_to(self.cap * 2)
 
@@ -254,7 +286,9 @@ cdef class BytesIndex:
         if n <= 0:
             return np.asarray(out)
         with nogil:
-            rc = _encode_bytes(self, chunks, out, nthreads)
+            rc = self._table_back()
+            if rc == 0:
+                rc = _encode_bytes(self, chunks, out, nthreads)
         if rc != 0:
             raise MemoryError()
         return np.asarray(out)

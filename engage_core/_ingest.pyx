@@ -83,6 +83,34 @@ cdef class Int64Index:
     def __len__(self):
         return self.size
 
+    def release_table(self):
+        """Free the hash table once no more keys will be encoded (prepare_events' end: a
+        10M-row log with 1M random ids keeps 32 MB less while its metrics run); the keys by
+        id stay (``keys``, ``len``). A later ``encode`` rebuilds the table from them."""
+        if self.direct == NULL and self.slots != NULL:
+            free(self.slots)
+            self.slots = NULL
+
+    cdef int _table_back(self) noexcept nogil:
+        # The hash table again after release_table: every key by id put back (ids kept).
+        cdef int64_t cap = 1024, i, s
+        if self.slots != NULL:
+            return 0
+        while cap < 2 * self.size:
+            cap <<= 1
+        self.slots = <ISlot*>big_alloc(cap * sizeof(ISlot))
+        if self.slots == NULL:
+            return -1
+        memset(self.slots, 0xff, cap * sizeof(ISlot))
+        self.cap = cap
+        for i in range(self.size):
+            s = <int64_t>(mix64(<uint64_t>self.id_key[i]) & <uint64_t>(cap - 1))
+            while self.slots[s].id != -1:
+                s = (s + 1) & (cap - 1)
+            self.slots[s].key = self.id_key[i]
+            self.slots[s].id = <int32_t>i
+        return 0
+
     cdef int _grow(self) noexcept nogil:
         return self._grow_to(self.cap * 2)
 
@@ -186,6 +214,8 @@ cdef class Int64Index:
             v = valid
         if not self.direct_decided and keys.shape[0] > 0:
             self._decide_direct(np.asarray(keys), valid)
+        if self._table_back() != 0:
+            raise MemoryError()
         with nogil:
             rc = 0
             if self.direct == NULL and self.size == 0 and keys.shape[0] >= (1 << 16):
@@ -216,6 +246,8 @@ cdef class Int64Index:
         cdef int32_t[::1] out
         cdef int64_t* nid
         cdef int rc
+        if self._table_back() != 0:
+            raise MemoryError()
         lo, hi = key_range if key_range is not None else (None, None)
         spread = lo is not None and (hi - lo + 1 > max(8 * n, 1 << 22) or hi - lo + 1 > (1 << 27))
         if (nthreads < 2 or self.size or self.direct != NULL or n < (1 << 20)
@@ -252,6 +284,10 @@ cdef class Int64Index:
             return self.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None,
                                nthreads)
         self.size = self.hsize = size
+        if self.id_cap > max(size, self.cap // 2):  # (room for the 3/4 it might have taken)
+            nid = <int64_t*>realloc(self.id_key, max(size, self.cap // 2) * sizeof(int64_t))
+            if nid != NULL:
+                self.id_key, self.id_cap = nid, max(size, self.cap // 2)
         return np.asarray(out)
 
     def _decide_direct(self, keys, valid):

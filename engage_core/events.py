@@ -537,6 +537,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     if whole is not None:  # and the days of each thread's rows (day_bitmaps' threads)
         ev._thread_days = (threads, day_of.thread_bounds)
     ev._compact_users(dictionary_ids=pa.types.is_dictionary(_field(schema, user_id, "user_id")))
+    if hasattr(user_index, "release_table"):  # no more ids to look up: the keys by id stay
+        user_index.release_table()
     return ev
 
 

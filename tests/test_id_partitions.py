@@ -3,6 +3,7 @@ all threads over a table cut into regions (``engage_core/_idpart.h``), against n
 first-appearance order and against the row-by-row ``encode``."""
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from engage_core import _ingest
@@ -106,8 +107,6 @@ def test_one_thread_and_narrow_keys_take_the_row_by_row_path():
 def test_prepare_events_numbers_a_chunked_table_of_spread_out_ids_alike_on_any_threads():
     import datetime as dt
 
-    import pyarrow as pa
-
     import engage_core as ec
 
     rng = np.random.default_rng(17)
@@ -125,3 +124,50 @@ def test_prepare_events_numbers_a_chunked_table_of_spread_out_ids_alike_on_any_t
     for ev in got[1:]:
         assert np.array_equal(ev.user, got[0].user)
         assert ec.active_users(ev, windows=[1, 7]).equals(ec.active_users(got[0], windows=[1, 7]))
+
+
+@pytest.mark.parametrize("kind", ["int", "narrow", "bytes"])
+def test_an_index_whose_table_was_released_encodes_on_with_the_same_ids(kind):
+    # prepare_events frees the user index's hash table at its end (no more lookups); keys
+    # by id stay, and a later encode rebuilds the table: the same ids, new keys after
+    from engage_core import _bytes_index, arrow_io
+
+    rng = np.random.default_rng(19)
+    if kind == "bytes":
+        values = [f"user-{v}" for v in rng.integers(0, 5000, 40_000)]
+        more_values = values[::7] + ["late-1", values[3], "late-2"]
+        index = _bytes_index.BytesIndex(16)
+
+        def encode(vals):
+            return arrow_io.encode_bytes(pa.array(vals, pa.string()), index, 2)
+        first, later = values, more_values
+    else:
+        span = 2**62 if kind == "int" else 9000
+        distinct = rng.integers(0, span, 5000, dtype=np.int64)
+        first = distinct[rng.integers(0, 5000, 40_000)]
+        later = np.concatenate([first[::7], np.array([span + 5, int(first[3]), span + 9])])
+        index = _ingest.Int64Index(16)
+
+        def encode(vals):
+            return index.encode(np.asarray(vals, dtype=np.int64), None, 2)
+    ids = encode(first)
+    n = len(index)
+    index.release_table()
+    index.release_table()  # twice: no harm
+    again = encode(later)
+    assert np.array_equal(again[:-3], ids[::7])
+    assert again[-3:].tolist() == [n, ids[3], n + 1] and len(index) == n + 2
+
+
+def test_prepare_events_releases_the_user_table_and_still_names_the_users():
+    import engage_core as ec
+
+    keys = np.array([2**61 + 3, -5, 2**61 + 3, 7 * 2**50], dtype=np.int64)
+    table = pa.table({"user_id": keys, "ts": pa.array(np.arange(4) * 86_400_000_000,
+                                                       pa.timestamp("us"))})
+    ev = ec.prepare_events(table, event=None)
+    assert ev.user.tolist() == [0, 1, 0, 2]
+    assert ev.user_ids().to_pylist() == [2**61 + 3, -5, 7 * 2**50]
+    text = ec.prepare_events(pa.table({"user_id": ["b", "a", "b"], "ts": table["ts"][:3]}),
+                             event=None)
+    assert text.user_ids().to_pylist() == ["b", "a"]
