@@ -13,7 +13,7 @@ from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
 from engage_core._hash cimport (RowWalk, big_alloc, estimate_distinct, mix64, next_piece,
-                                thread_rows, touch_pages)
+                                table_cap, thread_rows, touch_pages)
 
 import numpy as np
 
@@ -137,24 +137,21 @@ cdef class BytesIndex:
         self.slots = NULL
 
     cdef int _table_back(self) noexcept nogil:
-        # The hash table again after release_table: every value by id put back (ids kept).
-        cdef int64_t cap = 1024, i, s, ln
+        # The hash table again after release_table: an empty one (_grow_to, with no old
+        # slots to move), every value by id put back (ids kept).
+        cdef int64_t i, s, ln
         cdef uint64_t h
         if self.slots != NULL:
             return 0
-        while cap < 2 * self.size:
-            cap <<= 1
-        self.slots = <BSlot*>big_alloc(cap * sizeof(BSlot))
-        if self.slots == NULL:
+        self.cap = 0
+        if self._grow_to(table_cap(1024, self.size)) != 0:
             return -1
-        memset(self.slots, 0xff, cap * sizeof(BSlot))
-        self.cap = cap
         for i in range(self.size):
             ln = self.id_off[i + 1] - self.id_off[i]
             h = hash_bytes(self.arena + self.id_off[i], ln)
-            s = <int64_t>(h & <uint64_t>(cap - 1))
+            s = <int64_t>(h & <uint64_t>(self.cap - 1))
             while self.slots[s].id != -1:
-                s = (s + 1) & (cap - 1)
+                s = (s + 1) & (self.cap - 1)
             self.slots[s].hash = h
             self.slots[s].off = self.id_off[i]
             self.slots[s].length = <int32_t>ln

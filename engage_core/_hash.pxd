@@ -15,6 +15,14 @@ cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
     return x
 
 
+cdef inline int64_t table_cap(int64_t cap, int64_t n) noexcept nogil:
+    # The capacity a hash table of ``cap`` slots doubles to so that ``n`` keys fill at most
+    # half of it.
+    while cap < 2 * n:
+        cap <<= 1
+    return cap
+
+
 cdef inline int64_t floordiv(int64_t a, int64_t b) noexcept nogil:
     cdef int64_t q = a // b
     if (a % b != 0) and ((a < 0) != (b < 0)):

@@ -9,7 +9,7 @@ from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
-from engage_core._hash cimport big_alloc, estimate_distinct, mix64
+from engage_core._hash cimport big_alloc, estimate_distinct, mix64, table_cap
 
 import numpy as np
 
@@ -92,21 +92,18 @@ cdef class Int64Index:
             self.slots = NULL
 
     cdef int _table_back(self) noexcept nogil:
-        # The hash table again after release_table: every key by id put back (ids kept).
-        cdef int64_t cap = 1024, i, s
+        # The hash table again after release_table: an empty one (_grow_to, with no old
+        # slots to move), every key by id put back (ids kept).
+        cdef int64_t i, s
         if self.slots != NULL:
             return 0
-        while cap < 2 * self.size:
-            cap <<= 1
-        self.slots = <ISlot*>big_alloc(cap * sizeof(ISlot))
-        if self.slots == NULL:
+        self.cap = 0
+        if self._grow_to(table_cap(1024, self.size)) != 0:
             return -1
-        memset(self.slots, 0xff, cap * sizeof(ISlot))
-        self.cap = cap
         for i in range(self.size):
-            s = <int64_t>(mix64(<uint64_t>self.id_key[i]) & <uint64_t>(cap - 1))
+            s = <int64_t>(mix64(<uint64_t>self.id_key[i]) & <uint64_t>(self.cap - 1))
             while self.slots[s].id != -1:
-                s = (s + 1) & (cap - 1)
+                s = (s + 1) & (self.cap - 1)
             self.slots[s].key = self.id_key[i]
             self.slots[s].id = <int32_t>i
         return 0
@@ -248,12 +245,16 @@ cdef class Int64Index:
         cdef int rc
         if self._table_back() != 0:
             raise MemoryError()
+
+        def row_by_row():
+            return self.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None,
+                               nthreads)
+
         lo, hi = key_range if key_range is not None else (None, None)
         spread = lo is not None and (hi - lo + 1 > max(8 * n, 1 << 22) or hi - lo + 1 > (1 << 27))
         if (nthreads < 2 or self.size or self.direct != NULL or n < (1 << 20)
                 or n > (1 << 31) - 2 or not (spread or self.direct_decided)):
-            return self.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None,
-                               nthreads)
+            return row_by_row()
         self.direct_decided = True  # (no direct table: the keys are spread out)
         parts = [np.ascontiguousarray(p, dtype=np.int64) for p in parts if len(p)]
         addr = np.array([p.ctypes.data for p in parts], dtype=np.int64)
@@ -261,13 +262,10 @@ cdef class Int64Index:
         out = np.empty(n, dtype=np.int32)
         with nogil:
             expected = estimate_ids(&addr[0], &start[0], start.shape[0] - 1, nthreads)
-        cap = self.cap
-        while cap < 2 * expected:
-            cap <<= 1
+        cap = table_cap(self.cap, expected)
         if partitions_for(cap) < 4 * nthreads or cap > (1 << 31):  # few keys: their table
             # is in cache anyway (or slots past int32, which the records hold)
-            return self.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None,
-                               nthreads)
+            return row_by_row()
         if cap > self.cap and self._grow_to(cap) != 0:
             raise MemoryError()
         if self.id_cap < self.cap:
@@ -281,8 +279,7 @@ cdef class Int64Index:
         if rc == 2:
             raise MemoryError()
         if rc == 1:  # more keys than the estimate said: row by row (the table grows)
-            return self.encode(parts[0] if len(parts) == 1 else np.concatenate(parts), None,
-                               nthreads)
+            return row_by_row()
         self.size = self.hsize = size
         if self.id_cap > max(size, self.cap // 2):  # (room for the 3/4 it might have taken)
             nid = <int64_t*>realloc(self.id_key, max(size, self.cap // 2) * sizeof(int64_t))
