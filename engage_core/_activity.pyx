@@ -9,7 +9,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport qsort
 
-from engage_core._hash cimport touch_pages
+from engage_core._hash cimport actor_chunk, touch_pages
 
 import numpy as np
 
@@ -335,13 +335,15 @@ def _actor_days_sort(const int32_t[::1] actor, const int32_t[::1] day, mask, int
             if a >= 0 and (not use_mask or m[i]):
                 buf[fill[a]] = day[i] - first
                 fill[a] += 1
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             ucount[a] = sort_unique(&buf[0] + start[a], start[a + 1] - start[a])
         for a in range(n_actors):
             offsets[a + 1] = offsets[a] + ucount[a]
     out = np.empty(offsets[n_actors], dtype=np.int32)
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             for j in range(ucount[a]):
                 out[offsets[a] + j] = buf[start[a] + j]
     return np.asarray(offsets), np.asarray(out)
@@ -458,7 +460,7 @@ def bitmap_window_counts(const uint64_t[:, ::1] bits, const int32_t[::1] windows
     if D == 0 or nw == 0:
         return np.zeros((nw, D), dtype=np.int64), np.zeros(D, dtype=np.int64)
     with nogil:
-        for k in prange(tiles, num_threads=nthreads, schedule="guided"):
+        for k in prange(tiles, num_threads=nthreads, schedule="dynamic", chunksize=1):
             t = threadid()
             column_windows(lv, &bits[0, 0], words, D, k * width, min(k * width + width, words),
                            &windows[0], nw, &scratch[t, 0], &scratch[t, width * D],
@@ -484,7 +486,8 @@ def window_counts(const int64_t[::1] offsets, const int32_t[::1] days,
     cdef int w, t, g
     cdef int64_t s, e, d, width
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             lo = offsets[a]
             hi = offsets[a + 1]
             if hi <= lo:
@@ -523,7 +526,8 @@ def days_active_hist(const int64_t[::1] offsets, const int32_t[::1] days,
     cdef int t, g
     cdef int32_t p, cur, run
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             lo = offsets[a]
             hi = offsets[a + 1]
             if hi <= lo:

@@ -6,6 +6,8 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 
+from engage_core._hash cimport actor_chunk
+
 cdef extern from *:
     """
     #define ENGAGE_PREFETCH(p) __builtin_prefetch((const void*)(p))
@@ -106,7 +108,8 @@ def lifecycle_counts(const int64_t[::1] offsets, const int32_t[::1] days,
     cdef int t
     cdef int32_t p, prev
     with nogil:
-        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_users, nthreads)):
             if offsets[u + 1] <= offsets[u]:
                 continue
             t = threadid()
@@ -139,7 +142,8 @@ def first_week_counts(const int32_t[::1] first, const int32_t[::1] group, int n_
     cdef int32_t d0, d, active
     cdef bint back
     with nogil:
-        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_users, nthreads)):
             d0 = first[u]
             if d0 < 0:
                 continue

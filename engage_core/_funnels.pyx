@@ -12,7 +12,7 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t
 
-from engage_core._hash cimport touch_pages
+from engage_core._hash cimport actor_chunk, touch_pages
 
 import numpy as np
 
@@ -78,7 +78,8 @@ def best_steps(const int64_t[::1] offsets, const int64_t[::1] tsr, const int32_t
     cdef int t, best, got
     sg = seg if use_seg else np.zeros(1, dtype=np.int32)
     with nogil:
-        for u in prange(n_users, num_threads=nthreads, schedule="guided"):
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                       chunksize=actor_chunk(n_users, nthreads)):
             t = threadid()
             base = u * n_slots
             a1 = offsets[base + steps[0]]

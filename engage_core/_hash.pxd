@@ -101,6 +101,14 @@ cdef inline void touch_pages(void* p, size_t nbytes) noexcept nogil:
         c[i] = c[i]
 
 
+cdef inline int64_t actor_chunk(int64_t n, int nthreads) noexcept nogil:
+    # Chunk size for a dynamic schedule over ``n`` users (or keys) whose costs differ: about
+    # 256 chunks per thread, of 16 to 2048 users. Users numbered by first appearance put the
+    # long-lived, busy ones first; "guided" gave one thread the first half of the users (63%
+    # of the funnel's work on 2 threads), small chunks end within a few microseconds.
+    return max(16, min(2048, n // (256 * max(nthreads, 1))))
+
+
 cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nogil:
     """The chunk holding ``row`` (``0 <= row < start[last]``) of chunks that start at rows
     ``start`` (ascending, ``start[0] = 0``): threads that take a range of rows across

@@ -305,7 +305,7 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
         return np.asarray(cohort), np.asarray(bits), np.asarray(max_k)
     with nogil:
         touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
-        for tile in prange(tiles, num_threads=nthreads, schedule="guided"):
+        for tile in prange(tiles, num_threads=nthreads, schedule="dynamic", chunksize=1):
             t = threadid()
             j0 = tile * width
             j1 = min(j0 + width, words)
@@ -369,7 +369,7 @@ def tally_from_bitmaps(const uint64_t[:, ::1] row_bits, const int32_t[::1] perio
     cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1
     cdef int t
     with nogil:
-        for tile in prange(tiles, num_threads=nthreads, schedule="guided"):
+        for tile in prange(tiles, num_threads=nthreads, schedule="dynamic", chunksize=1):
             t = threadid()
             j0 = tile * width
             j1 = min(j0 + width, words)

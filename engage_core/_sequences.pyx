@@ -11,7 +11,7 @@ from libc.math cimport NAN, fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from engage_core._columns cimport Int64Chunks
-from engage_core._hash cimport RowWalk, next_piece, thread_rows, touch_pages
+from engage_core._hash cimport RowWalk, actor_chunk, next_piece, thread_rows, touch_pages
 from engage_core._rowsort cimport RowKey, sort_rowkeys
 
 import numpy as np
@@ -313,7 +313,8 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                                 if has_pay:
                                     spay[p] = pay[i]
                             pos[t, k] = p + 1
-        for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
+        for k in prange(n_keys, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_keys, nthreads)):
             if offsets[k + 1] - offsets[k] > 1:
                 if copies:
                     fail += sort_sorted_copies(&rows[0] + offsets[k], &smaj[0] + offsets[k],
@@ -343,7 +344,8 @@ def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::
     cdef int64_t last_t
     cdef uint8_t fl
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             cnt = 0
             cur = -1
             for j in range(offsets[a], offsets[a + 1]):
@@ -363,7 +365,8 @@ def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::
     cdef uint8_t[::1] o_flags = np.empty(total, dtype=np.uint8)
     cdef uint8_t[::1] o_first = np.empty(total, dtype=np.uint8)
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             # the current run's totals kept in locals, stored when it ends (a store and a
             # load of the same slot every row made each row wait on the previous one)
             k = start[a] - 1
@@ -460,7 +463,8 @@ def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_k
     cdef double[::1] out = np.full(n_keys, np.nan, dtype=np.float64)
     cdef int64_t k, lo, cnt, j, upper, lower
     with nogil:
-        for k in prange(n_keys, num_threads=nthreads, schedule="guided"):
+        for k in prange(n_keys, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_keys, nthreads)):
             lo = offsets[k]
             cnt = offsets[k + 1] - lo
             if cnt == 0:
@@ -491,7 +495,8 @@ def segment_sums(const int64_t[::1] offsets, const double[::1] values, int nthre
     cdef bint ordered, whole
     cdef int64_t fail = 0
     with nogil:
-        for s in prange(n_seg, num_threads=nthreads, schedule="guided"):
+        for s in prange(n_seg, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_seg, nthreads)):
             lo = offsets[s]
             hi = offsets[s + 1]
             ordered = True

@@ -7,6 +7,8 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t
 
+from engage_core._hash cimport actor_chunk
+
 import numpy as np
 
 
@@ -26,7 +28,8 @@ def session_stats(const int64_t[::1] offsets, const int32_t[::1] dayoff, const i
     cdef int32_t d, dp
     cdef int t, g
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             if offsets[a + 1] <= offsets[a]:
                 continue
             t = threadid()
@@ -63,7 +66,8 @@ def session_stats(const int64_t[::1] offsets, const int32_t[::1] dayoff, const i
     cdef int64_t[::1] keys = np.empty(total, dtype=np.int64)
     cdef int64_t[::1] durs = np.empty(total, dtype=np.int64)
     with nogil:
-        for a in prange(n_actors, num_threads=nthreads, schedule="guided"):
+        for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_actors, nthreads)):
             if offsets[a + 1] <= offsets[a]:
                 continue
             g = group[a]
