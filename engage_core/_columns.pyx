@@ -6,7 +6,7 @@
 from cython.parallel cimport prange
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, intptr_t, uint8_t, uint64_t
 
-from engage_core._hash cimport RowWalk, next_piece, thread_rows, touch_pages
+from engage_core._hash cimport RowWalk, chunk_at, next_piece, thread_rows, touch_pages
 
 import numpy as np
 
@@ -433,3 +433,58 @@ def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
                 for i in range(a, e):
                     out[i] = <int32_t>(p[i - s0] - lo)
     return np.asarray(out)
+
+
+ctypedef fused take_t:
+    int32_t
+    int64_t
+
+
+def take(const int64_t[::1] sel, take_t[::1] values, int nthreads=1):
+    """``values[sel]`` (``sel``: positions in ``values``), split between threads (numpy's
+    gather runs on one thread: the keys, days and times of a 1M-row selection of 10M rows
+    took 8 ms there). Raises IndexError for a position outside ``values``."""
+    cdef int64_t n = sel.shape[0], m = values.shape[0], i, k
+    cdef int64_t bad = 0
+    out_array = np.empty(n, dtype=np.int32 if take_t is int32_t else np.int64)
+    cdef take_t[::1] out = out_array
+    with nogil:
+        for i in prange(n, num_threads=nthreads, schedule="static"):
+            k = sel[i]
+            if <uint64_t>k < <uint64_t>m:
+                out[i] = values[k]
+            else:
+                out[i] = 0
+                bad += 1
+    if bad:
+        raise IndexError(f"take: {bad} positions outside the {m} values")
+    return out_array
+
+
+def take_chunks(const int64_t[::1] sel, Int64Chunks col, int nthreads=1):
+    """The values of ``col`` (its validity not read) at the ascending rows ``sel``, split
+    between threads: each thread finds the chunk of its first row, then walks forward."""
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = sel.shape[0], nrows = col.n, i, a, b, c, r
+    cdef int th
+    cdef int64_t bad = 0
+    out_array = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] out = out_array
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            c = chunk_at(start, sel[a]) if a < b and 0 <= sel[a] < nrows else 0
+            for i in range(a, b):
+                r = sel[i]
+                if r < start[c] or r >= nrows:  # not ascending, or outside the rows
+                    out[i] = 0
+                    bad += 1
+                    continue
+                while r >= start[c + 1]:
+                    c = c + 1
+                out[i] = (<const int64_t*><intptr_t>data[c])[r - start[c]]
+    if bad:
+        raise IndexError(f"take_chunks: {bad} rows not ascending or outside the {nrows} rows")
+    return out_array

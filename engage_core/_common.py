@@ -291,29 +291,20 @@ def _sorted_selection(ev: Events, key, sel, n_keys, nthreads, first, copies, pay
 
     ts = ev.ts_chunks() if copies else _columns.Int64Chunks([ev.ts])
     narrow = len(key) < 2**31
+    sel = np.asarray(sel, dtype=np.int64)
     # the rows themselves ride along as the payload when it is free (no gather after)
     carry = copies and payload is None and narrow
     pay = (sel.astype(np.int32) if carry else None if payload is None or not copies
-           else np.ascontiguousarray(payload[sel], dtype=np.int32))
-    out = _sequences.sort_rows(np.ascontiguousarray(key[sel]),
-                               None if first is None else np.ascontiguousarray(ev.day[sel]),
-                               _take_chunks(ts, sel), None, int(n_keys), nthreads, copies,
-                               0 if first is None else first, pay)
+           else _columns.take(sel, np.ascontiguousarray(payload, dtype=np.int32), nthreads))
+    # the selection's keys, days and times gathered by all threads
+    out = _sequences.sort_rows(_columns.take(sel, key, nthreads),
+                               None if first is None else _columns.take(sel, ev.day, nthreads),
+                               _columns.take_chunks(sel, ts, nthreads), None, int(n_keys),
+                               nthreads, copies, 0 if first is None else first, pay)
     if carry:
         return (out[0], out[4]) + tuple(out[2:4])
     rows = sel[out[1]].astype(np.int32 if narrow else np.int64)
     return (out[0], rows) + tuple(out[2:])
-
-
-def _take_chunks(chunks, sel) -> np.ndarray:
-    """The values of Int64Chunks (all valid) at the ascending positions ``sel``."""
-    arrays = [a for a, _ in chunks.arrays]
-    if len(arrays) == 1:
-        return np.ascontiguousarray(arrays[0][sel])
-    starts = np.cumsum([0] + [len(a) for a in arrays])
-    cut = np.searchsorted(sel, starts)
-    return np.concatenate([a[sel[cut[k]:cut[k + 1]] - starts[k]] for k, a in enumerate(arrays)]
-                          or [np.zeros(0, np.int64)])
 
 
 def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:

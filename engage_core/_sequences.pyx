@@ -169,13 +169,14 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
     major and ts next to its place (random writes, cheaper than the random reads of
     gathering them afterwards); then each key's rows are sorted unless already in order
     (the usual case for logs written in time order). With several threads, each counts and
-    places the rows of its own range (per-thread counts of every key, while they take no
-    more memory than the rows): the order is the same for any thread count. A large log in
-    no time order is placed in two passes that stay in cache, and its keys' rows sorted as
-    packed 64-bit numbers (_partition.h); the order is the same.
+    places the rows of its own range (per-thread counts of every key, while there are no
+    more counters than twice the rows: the orders of 1M of 10M events, one per user, sort
+    in 13 ms instead of 15 on one thread): the order is the same for any thread count. A
+    large log in no time order is placed in two passes that stay in cache, and its keys'
+    rows sorted as packed 64-bit numbers (_partition.h); the order is the same.
     """
     cdef int64_t n = key.shape[0]
-    cdef int T = nthreads if nthreads > 1 and nthreads * n_keys <= max(n, 1 << 16) else 1
+    cdef int T = nthreads if nthreads > 1 and nthreads * n_keys <= max(2 * n, 1 << 16) else 1
     cdef int64_t[:, ::1] pos = np.zeros((T, n_keys + 1), dtype=np.int64)
     cdef int64_t[::1] offsets = np.zeros(n_keys + 1, dtype=np.int64)
     cdef int64_t[::1] block = np.zeros(nthreads + 1, dtype=np.int64)

@@ -317,3 +317,26 @@ def test_counting_metrics_read_user_slots_before_the_users_are_numbered(users, b
     want, _ = _first_appearance(users[:n])
     assert lazy.user.tolist() == want and lazy.num_users == len(set(users[:n]))
 
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_take_and_take_chunks_equal_numpy_gathers(threads):
+    rng = np.random.default_rng(40 + threads)
+    values = rng.integers(-2**62, 2**62, 10_000)
+    cuts = [0, 1, 1, 2500, 7001, 10_000]  # an empty chunk and a one-row chunk among them
+    chunks = _columns.Int64Chunks([values[a:b] for a, b in zip(cuts, cuts[1:])])
+    for sel in (np.zeros(0, np.int64), np.array([0]), np.array([9999]),
+                np.flatnonzero(rng.random(10_000) < 0.3), np.arange(10_000),
+                np.array([1, 2, 2499, 2500, 2501, 7000, 7001])):
+        sel = sel.astype(np.int64)
+        assert np.array_equal(_columns.take_chunks(sel, chunks, threads), values[sel])
+        assert np.array_equal(_columns.take(sel, values, threads), values[sel])
+        narrow = values.astype(np.int32)
+        got = _columns.take(sel, narrow, threads)
+        assert got.dtype == np.int32 and np.array_equal(got, narrow[sel])
+    with pytest.raises(IndexError, match="1 positions outside the 10000 values"):
+        _columns.take(np.array([3, 10_000], np.int64), values, threads)
+    with pytest.raises(IndexError, match="not ascending or outside the 10000 rows"):
+        _columns.take_chunks(np.array([5, 9000, 100], np.int64), chunks, 1)
+    with pytest.raises(IndexError, match="outside the 10000 rows"):
+        _columns.take_chunks(np.array([-1], np.int64), chunks, threads)
