@@ -263,7 +263,7 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
     cdef uint64_t x
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     with nogil:
-        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
+        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         # Threads take contiguous ranges of rows; a bit is set by an atomic OR, and only
         # when it is not set yet (most rows repeat a user-day already seen: no write).
         for i in prange(n, num_threads=nthreads, schedule="static"):
@@ -288,7 +288,7 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
     out = np.empty(offsets[n_actors], dtype=np.int32)
     with nogil:
         if offsets[n_actors]:
-            touch_pages(&out[0], offsets[n_actors] * sizeof(int32_t))
+            touch_pages(&out[0], offsets[n_actors] * sizeof(int32_t), nthreads)
         for a in prange(n_actors, num_threads=nthreads, schedule="static"):
             k = offsets[a]
             for w in range(words):
@@ -401,7 +401,8 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
                 hi[t] = od[b] if use_od else <int32_t>b
     with nogil:
         if nthreads > 1:  # pages faulted in by one thread; the days each thread's rows reach
-            touch_pages(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t))
+            touch_pages(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t),
+                        nthreads)
         if nthreads > 1 and not known:
             for t in prange(nthreads, num_threads=nthreads, schedule="static"):
                 a = n * t // nthreads

@@ -389,8 +389,8 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
     cdef uint64_t* hbuf = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
     if hbuf == NULL:
         return -1
-    touch_pages(hbuf, n * sizeof(uint64_t))
-    touch_pages(&out[0], n * sizeof(int32_t))
+    touch_pages(hbuf, n * sizeof(uint64_t), nthreads)
+    touch_pages(&out[0], n * sizeof(int32_t), nthreads)
     for th in prange(nthreads, num_threads=nthreads, schedule="static"):
         rw = thread_rows(start, n, th, nthreads)
         while next_piece(&rw, start):

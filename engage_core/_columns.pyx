@@ -143,7 +143,7 @@ def local_days(ts, int64_t lo_day, const int64_t[::1] off_before, const int64_t[
     hi_us = (lo_day + n_days) * US_PER_DAY
     with nogil:
         if n and out_array is None:
-            touch_pages(&out[0], n * sizeof(int32_t))
+            touch_pages(&out[0], n * sizeof(int32_t), nthreads)
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
             rw = thread_rows(start, n, th, nthreads)
             cnt = 0
@@ -260,7 +260,7 @@ def first_ids(Int64Chunks col, int64_t lo, int64_t span, int32_t[::1] table, int
     cdef int32_t[:, ::1] remap = np.empty((max(nthreads - 1, 1), max(cap, 1)), dtype=np.int32)
     with nogil:
         if write and n:
-            touch_pages(&out[0], n * sizeof(int32_t))
+            touch_pages(&out[0], n * sizeof(int32_t), nthreads)
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
             tp = &table[0] if th == 0 else &local[th - 1, 0]
             rw = thread_rows(start, n, th, nthreads)
@@ -356,7 +356,7 @@ def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_a
     cdef RowWalk rw
     with nogil:
         if n and out_array is None:
-            touch_pages(&out[0], n * sizeof(int32_t))
+            touch_pages(&out[0], n * sizeof(int32_t), nthreads)
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
             rw = thread_rows(start, n, th, nthreads)
             while next_piece(&rw, start):
@@ -374,13 +374,14 @@ def gather_ids(keys, int64_t lo, const int32_t[::1] table, int nthreads=1, out_a
     return np.asarray(out)
 
 
-def touched(array):
-    """``array`` (contiguous) with its pages faulted in by this thread: parallel kernels
-    then write it without faulting from several threads at once (see _hash.touch_pages)."""
+def touched(array, int nthreads=1):
+    """``array`` (contiguous, fresh from np.empty or np.zeros) with its pages faulted in,
+    by ``nthreads`` threads: parallel kernels then write it without faulting from several
+    threads at once (see _hash.touch_pages)."""
     cdef uint8_t[::1] raw = array.reshape(-1).view(np.uint8)
     if raw.shape[0]:
         with nogil:
-            touch_pages(&raw[0], raw.shape[0])
+            touch_pages(&raw[0], raw.shape[0], nthreads)
     return array
 
 
@@ -436,17 +437,24 @@ def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
 
 
 ctypedef fused take_t:
+    uint8_t
+    int32_t
+    int64_t
+    double
+
+ctypedef fused pos_t:
     int32_t
     int64_t
 
 
-def take(const int64_t[::1] sel, take_t[::1] values, int nthreads=1):
+def take(const pos_t[::1] sel, const take_t[::1] values, int nthreads=1):
     """``values[sel]`` (``sel``: positions in ``values``), split between threads (numpy's
     gather runs on one thread: the keys, days and times of a 1M-row selection of 10M rows
     took 8 ms there). Raises IndexError for a position outside ``values``."""
     cdef int64_t n = sel.shape[0], m = values.shape[0], i, k
     cdef int64_t bad = 0
-    out_array = np.empty(n, dtype=np.int32 if take_t is int32_t else np.int64)
+    out_array = np.empty(n, dtype=np.uint8 if take_t is uint8_t else np.int32
+                         if take_t is int32_t else np.int64 if take_t is int64_t else np.float64)
     cdef take_t[::1] out = out_array
     with nogil:
         for i in prange(n, num_threads=nthreads, schedule="static"):

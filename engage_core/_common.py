@@ -348,13 +348,14 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
                 ends = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
                 offsets, rows, dayoff, ts = ends[offsets], rows[keep], dayoff[keep], ts[keep]
                 codes = None if codes is None else codes[keep]
-            value = codes if value is ev.event and codes is not None else _gather(value, rows)
+            value = (codes if value is ev.event and codes is not None
+                     else _gather(value, rows, nthreads))
             return (offsets, dayoff, ts, _sorted_periods(ev, prow, rows, dayoff, nthreads),
-                    value, _gather(flags, rows))
+                    value, _gather(flags, rows, nthreads))
     offsets, rows, dayoff, ts = sorted_rows(ev, actor, n_actors, mask, nthreads, first,
                                             copies=True)
     return (offsets, dayoff, ts, _sorted_periods(ev, prow, rows, dayoff, nthreads),
-            _gather(value, rows), _gather(flags, rows))
+            _gather(value, rows, nthreads), _gather(flags, rows, nthreads))
 
 
 def _sorted_periods(ev: Events, prow, rows, dayoff, nthreads: int):
@@ -363,12 +364,22 @@ def _sorted_periods(ev: Events, prow, rows, dayoff, nthreads: int):
     of_day = next((d for r, d in ev.__dict__.get("_period_cache", {}).values() if r is prow),
                   None)
     if of_day is None:
-        return _gather(prow, rows)
+        return _gather(prow, rows, nthreads)
     return _columns.lookup(dayoff, 0, np.ascontiguousarray(of_day, dtype=np.int32), nthreads)
 
 
-def _gather(values, rows):
-    return None if values is None else np.ascontiguousarray(np.asarray(values)[rows])
+def _gather(values, rows, nthreads: int = 1):
+    """``values[rows]`` (None when ``values`` is None), by all threads for the types
+    _columns.take handles."""
+    if values is None:
+        return None
+    values = np.asarray(values)
+    if values.dtype in _TAKES and rows.dtype in (np.int32, np.int64):
+        return _columns.take(rows, np.ascontiguousarray(values), nthreads)
+    return np.ascontiguousarray(values[rows])
+
+
+_TAKES = tuple(np.dtype(t) for t in (np.uint8, np.int32, np.int64, np.float64))
 
 
 def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, first: int,

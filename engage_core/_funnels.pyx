@@ -118,7 +118,7 @@ def slot_keys(const int32_t[::1] user, const int32_t[::1] event, const int64_t[:
     cdef int64_t n = user.shape[0], i, s
     with nogil:
         if n:
-            touch_pages(&out[0], n * sizeof(key_t))
+            touch_pages(&out[0], n * sizeof(key_t), nthreads)
         for i in prange(n, num_threads=nthreads, schedule="static"):
             s = slot_of[event[i] + 1]
             out[i] = <key_t>(user[i] * n_slots + s) if s >= 0 else -1

@@ -249,7 +249,7 @@ def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
     cdef int64_t u, j, k
     cdef int32_t c
     with nogil:
-        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
+        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         for u in prange(n_users, num_threads=nthreads, schedule="static"):
             c = cohort[u]
             if c < 0:
@@ -304,7 +304,7 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
     if D == 0 or words == 0:
         return np.asarray(cohort), np.asarray(bits), np.asarray(max_k)
     with nogil:
-        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t))
+        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         for tile in prange(tiles, num_threads=nthreads, schedule="dynamic", chunksize=1):
             t = threadid()
             j0 = tile * width

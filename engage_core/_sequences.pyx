@@ -193,7 +193,7 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     mj = major if major is not None else np.zeros(max(n, 1), dtype=np.int32)
     with nogil:
-        touch_pages(&pos[0, 0], T * (n_keys + 1) * sizeof(int64_t))
+        touch_pages(&pos[0, 0], T * (n_keys + 1) * sizeof(int64_t), nthreads)
         for t in prange(T, num_threads=T, schedule="static"):
             a = n * t // T
             b = n * (t + 1) // T
@@ -266,13 +266,13 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
     cdef RowWalk rw
     cdef int t, placed
     with nogil:
-        touch_pages(&rows[0], rows.shape[0] * sizeof(row_t))
+        touch_pages(&rows[0], rows.shape[0] * sizeof(row_t), nthreads)
         if copies:
             if has_major:
-                touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t))
+                touch_pages(&smaj[0], smaj.shape[0] * sizeof(int32_t), nthreads)
             if has_pay:
-                touch_pages(&spay[0], spay.shape[0] * sizeof(int32_t))
-            touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t))
+                touch_pages(&spay[0], spay.shape[0] * sizeof(int32_t), nthreads)
+            touch_pages(&sts[0], sts.shape[0] * sizeof(int64_t), nthreads)
         placed = 1  # in two passes that stay in cache, where that pays (_partition.h)
         if key_t is int32_t and row_t is int32_t:
             if copies and n > 0:

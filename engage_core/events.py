@@ -251,9 +251,9 @@ class _Parts(dict):
     are allocated once and filled batch by batch (no second copy of the rows at the end,
     half the peak memory of collecting and concatenating); otherwise they are collected."""
 
-    def __init__(self, keys, total: int | None, dtypes: dict):
+    def __init__(self, keys, total: int | None, dtypes: dict, threads: int = 1):
         super().__init__({k: [] for k in keys})
-        self.total, self.dtypes, self.filled = total, dtypes, {}
+        self.total, self.dtypes, self.filled, self.threads = total, dtypes, {}, threads
 
     def add(self, key: str, values: np.ndarray) -> None:
         dtype = self.dtypes.get(key)
@@ -276,7 +276,7 @@ class _Parts(dict):
         if self.total is None or dtype is None:
             return None
         if key not in self.filled:
-            self[key] = [_columns.touched(np.empty(self.total, dtype=dtype))]
+            self[key] = [_columns.touched(np.empty(self.total, dtype=dtype), self.threads)]
             self.filled[key] = 0
         pos = self.filled[key]
         return self[key][0][pos:pos + n]
@@ -429,7 +429,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     if kind == "int" and isinstance(data, pa.Table) and not pa.types.is_dictionary(
             schema.field(user_id).type):
         id_keys = column_keys(data.column(user_id))
-        users = _columns.touched(np.empty(data.num_rows, dtype=np.int32)) if whole_table else None
+        users = _columns.touched(np.empty(data.num_rows, np.int32), threads) if whole_table else None
         # 64-bit ids (views of the table, no copy to keep) are numbered when a metric first
         # needs user numbers: metrics that only count users read their slots
         lazy = whole_table and pa.types.is_integer(user_type) and user_type.bit_width == 64
@@ -450,7 +450,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
               **{f"num:{c}": np.float64 for c in numeric}, **{f"numv:{c}": np.uint8 for c in numeric}}
     streaming = isinstance(data, pa.RecordBatchReader)
     parts = _Parts(keys, data.num_rows if isinstance(data, pa.Table) and data.num_columns and
-                   len(data[user_id].chunks) > 1 else None, dtypes)
+                   len(data[user_id].chunks) > 1 else None, dtypes, threads)
     rows_read = skipped_user = skipped_ts = 0
     # A stream's batches are decoded by the reader's threads meanwhile (arrow_io.read_ahead):
     # per-batch kernels on one thread leave them the other cores (measured, 50M events from
@@ -552,12 +552,13 @@ def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
         users = index.encode_parts([k for k, _ in keys.arrays], threads, bounds)
     elif users is None:
         users = index.encode_chunks(arrow_io.bytes_chunks(ucol),
-                                    _columns.touched(np.empty(n, dtype=np.int32)), threads)
+                                    _columns.touched(np.empty(n, dtype=np.int32), threads),
+                                    threads)
     try:
         ts = [arrow_io.timestamp_us(c)[0] for c in tcol.chunks if len(c)]
     except OverflowError:
         raise SchemaError(f"column {name!r} (timestamp): values outside the years 1..9999") from None
-    days = day_of(_columns.Int64Chunks(ts), _columns.touched(np.empty(n, dtype=np.int32)))
+    days = day_of(_columns.Int64Chunks(ts), _columns.touched(np.empty(n, dtype=np.int32), threads))
     return users, ts, days
 
 
