@@ -24,6 +24,11 @@ cdef struct FirstRow:
     int16_t rem
 
 
+cdef packed struct FirstPlain:  # first_rows without segments or remainders: 12 bytes
+    int64_t ts
+    int32_t day     # -1: no row yet
+
+
 cdef inline bint earlier(int64_t t, int16_t rm, int32_t sg, const FirstRow* b) noexcept nogil:
     """Whether a row at (t, rm, sg) comes before the best row ``b`` so far."""
     return (b.day < 0 or t < b.ts
@@ -45,6 +50,8 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
     rows of the threads are compared (the order of (time, remainder, segment) is total,
     so the result does not depend on the thread count).
     """
+    if seg is None and rem is None:
+        return _first_rows_plain(user, ts, day, mask, n_users, nthreads)
     cdef int64_t n = user.shape[0]
     cdef int64_t[::1] best_ts = np.empty(n_users, dtype=np.int64)
     cdef int32_t[::1] best_day = np.empty(n_users, dtype=np.int32)
@@ -97,6 +104,49 @@ def first_rows(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1
             best_day[u] = x.day
             best_seg[u] = x.seg if x.day >= 0 else 0
     return np.asarray(best_day), np.asarray(best_seg), np.asarray(best_ts)
+
+
+def _first_rows_plain(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] day,
+                      mask, int64_t n_users, int nthreads):
+    """first_rows without segments or remainders: rows at the same instant have the same
+    day, so a user's record is only its time and day, 12 bytes instead of 24 (1M users on
+    2 threads: 24 MB of records instead of 48, which fit in this machine's 32 MB cache)."""
+    cdef int64_t n = user.shape[0]
+    cdef int64_t[::1] best_ts = np.empty(n_users, dtype=np.int64)
+    cdef int32_t[::1] best_day = np.empty(n_users, dtype=np.int32)
+    cdef FirstPlain[:, ::1] best = np.empty((nthreads, max(n_users, 1)), dtype=np.dtype(
+        [("ts", np.int64), ("day", np.int32)]))
+    cdef bint use_mask = mask is not None
+    cdef const uint8_t[::1] m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    cdef int64_t i, u, t, a, b
+    cdef int th, q
+    cdef FirstPlain* x
+    cdef FirstPlain* y
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            for u in range(n_users):
+                best[th, u].day = -1
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            for i in range(a, b):
+                if i + 16 < b:
+                    ENGAGE_PREFETCH(&best[th, user[i + 16]])
+                if use_mask and not m[i]:
+                    continue
+                t = ts[i]
+                x = &best[th, user[i]]
+                if x.day < 0 or t < x.ts:
+                    x.ts = t
+                    x.day = day[i]
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            x = &best[0, u]
+            for q in range(1, nthreads):
+                y = &best[q, u]
+                if y.day >= 0 and (x.day < 0 or y.ts < x.ts):
+                    x = y
+            best_ts[u] = x.ts
+            best_day[u] = x.day
+    return np.asarray(best_day), np.zeros(n_users, dtype=np.int32), np.asarray(best_ts)
 
 
 def lifecycle_counts(const int64_t[::1] offsets, const int32_t[::1] days,

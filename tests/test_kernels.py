@@ -81,6 +81,29 @@ def test_first_rows_takes_earliest_then_smallest_segment():
     assert first_ts[:2].tolist() == [10, 7]
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_first_rows_without_segments_match_reference(threads):
+    """The 12-byte records of first_rows without segments or remainders: each user's
+    earliest selected row (ties at one instant share their day), on any thread count."""
+    rng = np.random.default_rng(70 + threads)
+    n, n_users = 20_000, 900
+    user = rng.integers(0, n_users, n).astype(np.int32)
+    ts = rng.integers(-50, 400, n).astype(np.int64) * 1_000  # many rows at one instant
+    day = (ts // 86_400 + 3).astype(np.int32)
+    mask = (rng.random(n) < 0.7).astype(np.uint8)
+    for m in (None, mask):
+        keep = np.ones(n, bool) if m is None else m.view(bool)
+        first_day, first_seg, first_ts = _cohorts.first_rows(user, ts, day, m, None, n_users,
+                                                             threads)
+        for u in range(n_users):
+            rows = np.flatnonzero(keep & (user == u))
+            if len(rows) == 0:
+                assert first_day[u] == -1
+                continue
+            r = rows[np.argmin(ts[rows])]
+            assert (first_ts[u], first_day[u], first_seg[u]) == (ts[r], day[r], 0)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_lifecycle_and_retention_kernels_match_reference(seed):
     rng = np.random.default_rng(200 + seed)
