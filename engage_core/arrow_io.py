@@ -38,9 +38,9 @@ def fixed_values(arr: pa.Array, dtype) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype, count=len(arr), offset=arr.offset * np.dtype(dtype).itemsize)
 
 
-def float64_into(arr: pa.Array, values: np.ndarray, valid: np.ndarray) -> None:
+def float64_into(arr: pa.Array, values: np.ndarray, valid: np.ndarray, nthreads: int = 1) -> None:
     """A float64 array's values (0.0 for a null) and validity (uint8) written into
-    ``values`` and ``valid`` (each ``len(arr)`` long)."""
+    ``values`` and ``valid`` (each ``len(arr)`` long) by ``nthreads`` threads."""
     n = len(arr)
     bitmap = arr.buffers()[0] if arr.null_count else None
     if arr.null_count == n or (arr.null_count and bitmap is None):  # no value at all
@@ -49,7 +49,7 @@ def float64_into(arr: pa.Array, values: np.ndarray, valid: np.ndarray) -> None:
         return
     raw = fixed_values(arr, np.float64)
     bits = None if bitmap is None else np.frombuffer(bitmap, dtype=np.uint8)
-    _ingest.float64_column(raw, bits, arr.offset, values, valid)
+    _ingest.float64_column(raw, bits, arr.offset, values, valid, nthreads)
 
 
 def is_stringlike(t: pa.DataType) -> bool:

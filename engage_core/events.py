@@ -567,7 +567,8 @@ def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, nume
     """A batch's row positions (``rows_read``: the rows read so far, this batch included;
     None: no positions), numeric, event and breakdown columns and (``ns_column``: a
     nanosecond timestamp column's name) sub-microsecond remainders, on the rows kept
-    (``keep``; None: every row); ``threads`` decode a dictionary event column."""
+    (``keep``; None: every row); ``threads`` decode a dictionary event column and copy
+    float64 columns."""
     n = batch.num_rows
     if ns_column:  # nanoseconds below the microsecond, to order ties exactly
         rem = (arrow_io.fixed_values(batch.column(ns_column), np.int64) % 1000).astype(np.int16)
@@ -580,7 +581,7 @@ def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, nume
         slot = parts.slot(f"num:{name}", n) if keep is None else None
         if slot is not None and pa.types.is_float64(col.type):  # straight into place
             valid = parts.slot(f"numv:{name}", n)
-            arrow_io.float64_into(col, slot, valid)
+            arrow_io.float64_into(col, slot, valid, threads)
             parts.add(f"num:{name}", slot)
             parts.add(f"numv:{name}", valid)
             continue

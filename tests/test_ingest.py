@@ -244,3 +244,35 @@ def test_bytes_index_reads_chunks_as_one_column(values, cuts, large, threads):
     for v in values:
         want.append(-1 if v is None else ids.setdefault(v, len(ids)))
     assert got.tolist() == want
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_float64_columns_copied_with_their_nulls_bit_for_bit(threads):
+    """arrow_io.float64_into (the numeric columns' copy): values bit for bit (NaN, both
+    infinities, -0.0, subnormals), 0.0 for a null, validity 0/1, for a sliced array (its
+    bitmap read from a bit offset) long enough to be split between threads."""
+    from engage_core import arrow_io
+
+    rng = np.random.default_rng(threads)
+    n = 300_001
+    raw = rng.normal(size=n)
+    raw[rng.integers(0, n, 500)] = np.nan
+    raw[rng.integers(0, n, 500)] = np.inf
+    raw[rng.integers(0, n, 500)] = -np.inf
+    raw[rng.integers(0, n, 500)] = -0.0
+    raw[rng.integers(0, n, 500)] = 5e-324
+    nulls = rng.random(n) < 0.9
+    arr = pa.array(raw, mask=nulls).slice(3, n - 10)  # a bit offset of 3
+    want_valid = ~nulls[3:n - 7]
+    want = np.where(want_valid, raw[3:n - 7], 0.0)
+    for a in (arr, pa.array(raw).slice(5, 1000), pa.nulls(70_000, pa.float64())):
+        values = np.full(len(a), 7.0)
+        valid = np.full(len(a), 9, dtype=np.uint8)
+        arrow_io.float64_into(a, values, valid, threads)
+        if a is arr:
+            assert np.array_equal(values.view(np.uint64), want.view(np.uint64))
+            assert np.array_equal(valid, want_valid.astype(np.uint8))
+        else:
+            expect = a.to_numpy(zero_copy_only=False) if a.null_count == 0 else np.zeros(len(a))
+            assert np.array_equal(values.view(np.uint64), expect.view(np.uint64))
+            assert np.array_equal(valid, np.full(len(a), a.null_count == 0, dtype=np.uint8))
