@@ -436,20 +436,34 @@ def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
     per index in ascending order of value: the result depends only on the multiset of terms
     of each index, the same whatever the row order, the thread count or the record batches
     (an incremental run that reads the events back in another order writes the same bits).
-    Whole-number weights of moderate size are exact in any order and skip the sort."""
-    index = np.asarray(index, dtype=np.int64)
+    Whole-number weights of moderate size are exact in any order and skip the sort; they
+    and counts are split between threads (_columns.counts)."""
+    index = np.asarray(index)
+    if index.dtype not in (np.int32, np.int64):
+        index = index.astype(np.int64)
+    index = np.ascontiguousarray(index)
     if weights is None:
-        return np.bincount(index, minlength=size).astype(np.int64)
-    w = np.asarray(weights, dtype=np.float64)
+        return _columns.counts(index, int(size), None, nthreads)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
     if len(w) and not adds_exactly(w, len(w)):
         from engage_core import _sequences
 
         # grouped by index (a counting sort), then each group sorted and added in
         # ascending order (a radix sort per group, the groups split between threads; 564k
         # order sums into 6 months: 58 -> 4 ms here, against numpy's argsort of them all)
-        offsets, grouped = _sequences.group_values(index, int(size), np.ascontiguousarray(w))
+        offsets, grouped = _sequences.group_values(index.astype(np.int64, copy=False),
+                                                   int(size), w)
         return _sequences.segment_sums(offsets, grouped, nthreads)
-    return np.bincount(index, weights=w, minlength=size)
+    return _columns.counts(index, int(size), w, nthreads)
+
+
+def run_index(group, r: dict, n_periods: int) -> np.ndarray:
+    """Each run's cell ``group[actor] * n_periods + period`` (``r``: actor_runs' runs); the
+    runs' periods themselves when every group is 0 (no breakdown: no gather of a million
+    zeros)."""
+    if not group.any():
+        return r["period"]
+    return group[r["actor"]].astype(np.int64) * n_periods + r["period"]
 
 
 def event_names(names, key: str):

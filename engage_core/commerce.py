@@ -99,12 +99,12 @@ def commerce(ev: Events, *, purchase_events=("purchase",), revenue="revenue", pe
         prow = c.period_of_rows(ev, pm, first)
         for actor, n_actors, group in c.actor_passes(ev, breakdown):
             r = _order_runs(ev, accepted, actor, n_actors, prow, pm, first, values, nthreads)
-            idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
-            cust += c.tally(idx, size)
-            orders += c.tally(idx, size, r["rows"].astype(np.float64)).astype(np.int64)
+            idx = c.run_index(group, r, n_periods)
+            cust += c.tally(idx, size, None, nthreads)
+            orders += c.tally(idx, size, r["rows"].astype(np.float64), nthreads).astype(np.int64)
             rev += c.tally(idx, size, r["sum"], nthreads)
-            repeat += c.tally(idx[r["rows"] >= 2], size)
-            returning += c.tally(idx[~r["first"]], size)
+            repeat += c.tally(idx[r["rows"] >= 2], size, None, nthreads)
+            returning += c.tally(idx[~r["first"]], size, None, nthreads)
     gi, pi = c.grid(len(labels), n_periods)
     n = len(gi)
     return c.table({
@@ -159,7 +159,7 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
         for g_users, g_runs in passes:
             size += c.tally(g_users * n_periods + cohort[users], n_groups * n_periods).reshape(size.shape)
             idx = (g_runs * n_periods + ucoh) * n_k + uk
-            active += c.tally(idx, active.size).reshape(active.shape)
+            active += c.tally(idx, active.size, None, nthreads).reshape(active.shape)
             rev += c.tally(idx, rev.size, usum, nthreads).reshape(rev.shape)
     cum = np.cumsum(rev, axis=2)
     gi, ci, ki = c.grid(n_groups, n_periods, n_k)

@@ -52,9 +52,9 @@ def conversion(ev: Events, *, name, denominator, numerator, period="week", break
         prow = c.period_of_rows(ev, pm, first)
         for actor, n_actors, group in c.actor_passes(ev, breakdown):
             r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, flags=flags)
-            idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
-            den += c.tally(idx[(r["flags"] & 1) > 0], size)
-            num += c.tally(idx[r["flags"] == 3], size)
+            idx = c.run_index(group, r, n_periods)
+            den += c.tally(idx[(r["flags"] & 1) > 0], size, None, nthreads)
+            num += c.tally(idx[r["flags"] == 3], size, None, nthreads)
     gi, pi = c.grid(n_groups, n_periods)
     n = len(gi)
     return c.table({

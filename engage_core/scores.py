@@ -117,9 +117,10 @@ def engagement_score(ev: Events, *, weights=None, default_weight=1.0, tiers=None
     users = np.zeros(size, dtype=np.int64)
     total = np.zeros(size, dtype=np.float64)
     for r, group, tier in passes:
-        idx = (group[r["actor"]].astype(np.int64) * n_periods + r["period"]) * n_t + tier
-        users += c.tally(idx, size)
-        total += c.tally(idx, size, r["sum"], c.threads_or_default(threads))
+        nthreads = c.threads_or_default(threads)
+        idx = c.run_index(group, r, n_periods) * n_t + tier
+        users += c.tally(idx, size, None, nthreads)
+        total += c.tally(idx, size, r["sum"], nthreads)
     gi, pi, ti = c.grid(len(labels), n_periods, n_t)
     n = len(gi)
     return c.table({

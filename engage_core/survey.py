@@ -86,9 +86,9 @@ def survey(ev: Events, *, nps_event="nps_response", csat_event="csat_response", 
         for actor, n_actors, group in (c.actor_passes(ev, breakdown) if n_days else ()):
             r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, value=values,
                              last=True)
-            idx = group[r["actor"]].astype(np.int64) * n_periods + r["period"]
+            idx = c.run_index(group, r, n_periods)
             last = r["last"]
-            resp += c.tally(idx, size)
+            resp += c.tally(idx, size, None, nthreads)
             if kind == "nps":
                 a += c.tally(idx[last >= 9], size)
                 b += c.tally(idx[(last >= 7) & (last <= 8)], size)

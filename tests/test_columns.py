@@ -340,3 +340,23 @@ def test_take_and_take_chunks_equal_numpy_gathers(threads):
         _columns.take_chunks(np.array([5, 9000, 100], np.int64), chunks, 1)
     with pytest.raises(IndexError, match="outside the 10000 rows"):
         _columns.take_chunks(np.array([-1], np.int64), chunks, threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_counts_equal_bincount(threads):
+    """_columns.counts (tally's counts and exact sums) against np.bincount, on int32 and
+    int64 indexes, long enough to be split between threads; its errors."""
+    rng = np.random.default_rng(80 + threads)
+    for n, size in ((0, 5), (10, 3), (200_003, 700)):
+        index = rng.integers(0, size, n)
+        weights = rng.integers(-1000, 1000, n).astype(np.float64)
+        for idx in (index, index.astype(np.int32)):
+            got = _columns.counts(idx, size, None, threads)
+            assert got.dtype == np.int64
+            assert np.array_equal(got, np.bincount(index, minlength=size))
+            sums = _columns.counts(idx, size, weights, threads)
+            assert np.array_equal(sums, np.bincount(index, weights, minlength=size))
+    with pytest.raises(IndexError, match=r"2 indexes outside \[0, 4\)"):
+        _columns.counts(np.array([0, 4, -1, 3]), 4, None, threads)
+    with pytest.raises(ValueError, match="3 indexes but 2 weights"):
+        _columns.counts(np.array([0, 1, 2]), 4, np.ones(2), threads)
