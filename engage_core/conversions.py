@@ -11,9 +11,27 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from engage_core import _columns
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
+
+
+def _flags(ev: Events, den_names, num_names, nthreads: int):
+    """Per row: 1 for a denominator event, 2 for a numerator event, 3 for both, and the
+    mask of rows with either (uint8); (None, None) when no row has either. Looked up per
+    event code by all threads, not combined from two masks row by row."""
+    dmask = ev.event_mask(den_names, "denominator")  # (checks there is an event column)
+    nmask = ev.event_mask(num_names, "numerator")
+    if ev.event is None:  # neither names a filter: every row is both
+        return np.full(ev.num_rows, 3, dtype=np.uint8), np.ones(ev.num_rows, dtype=np.uint8)
+    every = np.ones(len(ev.event_names) + 1, dtype=np.uint8)
+    lut = ((every if dmask is None else ev.mask_lut(dmask))
+           | ((every if nmask is None else ev.mask_lut(nmask)) << 1)).astype(np.uint8)
+    if not lut.any():
+        return None, None
+    return (_columns.lookup(ev.event, 1, lut, nthreads),
+            _columns.lookup(ev.event, 1, (lut > 0).astype(np.uint8), nthreads))
 
 
 def conversion(ev: Events, *, name, denominator, numerator, period="week", breakdown=None,
@@ -44,13 +62,9 @@ def conversion(ev: Events, *, name, denominator, numerator, period="week", break
     den = np.zeros(size, dtype=np.int64)
     num = np.zeros(size, dtype=np.int64)
     if n_days:
-        ones = np.ones(ev.num_rows, dtype=np.uint8)
-        dmask = ev.event_mask(den_names, "denominator")
-        nmask = ev.event_mask(num_names, "numerator")
-        flags = (ones if dmask is None else dmask) | ((ones if nmask is None else nmask) << 1)
-        mask = (flags > 0).astype(np.uint8)
+        flags, mask = _flags(ev, den_names, num_names, nthreads)
         prow = c.period_of_rows(ev, pm, first)
-        for actor, n_actors, group in c.actor_passes(ev, breakdown):
+        for actor, n_actors, group in (c.actor_passes(ev, breakdown) if mask is not None else ()):
             r = c.actor_runs(ev, actor, n_actors, mask, prow, nthreads, first, flags=flags)
             idx = c.run_index(group, r, n_periods)
             den += c.tally(idx[(r["flags"] & 1) > 0], size, None, nthreads)

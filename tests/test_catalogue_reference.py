@@ -466,7 +466,8 @@ def test_funnel(rows, zone, breakdown, extra, steps, window, period):
 @SETTINGS
 @given(rows=logs(), zone=ZONES, breakdown=BREAKDOWNS, extra=EXTRA, period=PERIODS,
        spec=st.sampled_from([(["view"], ["purchase"]), ("app_open", ["add_to_cart", "purchase"]),
-                             (None, "purchase")]))
+                             (None, "purchase"), ("view", None), (None, None),
+                             (["no_such_event"], ["purchase"])]))
 def test_conversion(rows, zone, breakdown, extra, period, spec):
     log = Log(rows, zone, breakdown, extra)
     den, num = spec
