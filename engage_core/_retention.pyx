@@ -277,6 +277,11 @@ cdef inline void or_periods(const uint64_t* rows, int64_t words, int64_t R,
     for d in range(R):
         p = period_of_row[d]
         for j in range(j0, j1):
+            # the row two ahead, a cache line at a time: the rows' pieces are short runs
+            # far apart, which the hardware does not fetch ahead (180 days to weeks:
+            # 1 thread 7.0 -> 5.5 ms, 2 threads 4.5 -> 2.9)
+            if (j & 7) == 0 and d + 2 < R:
+                ENGAGE_PREFETCH(&rows[(d + 2) * words + j])
             per[(j - j0) * P + p] |= rows[d * words + j]
 
 
