@@ -55,11 +55,12 @@ static int engage_looks_ordered(const int64_t* ts_addr, const int64_t* ts_start,
    of memory. key: n keys (< 0: row left out); mask: NULL or 0 = left out; major: NULL or
    each row's major (minus base); ts: chunk addresses and starts (n_chunks + 1);
    pay: NULL or int32 per row; offsets[n_keys + 1]: each key's first place; pos[T][n_keys
-   + 1]: each thread's first place for each key (thread t takes rows n * t / T onwards). */
+   + 1]: each thread's first place for each key, int32 (rows number under 2**31 here;
+   thread t takes rows n * t / T onwards). */
 static int engage_partition_place(
         const int32_t* key, int64_t n, int64_t n_keys, const uint8_t* mask,
         const int32_t* major, int32_t base, const int64_t* ts_addr, const int64_t* ts_start,
-        const int32_t* pay, const int64_t* offsets, const int64_t* pos, int T,
+        const int32_t* pay, const int64_t* offsets, const int32_t* pos, int T,
         int32_t* rows, int32_t* smaj, int64_t* sts, int32_t* spay, int nthreads) {
     int64_t total = offsets[n_keys], kb = 1, nb, b, maxm = 0;
     int shift = 0, fail = 0;
@@ -98,12 +99,17 @@ static int engage_partition_place(
         if (k1 > n_keys)
             k1 = n_keys;
         for (t = 0; t < T; t++) {
-            const int64_t* mine = pos + (int64_t)t * (n_keys + 1);
-            const int64_t* next = t + 1 < T ? pos + (int64_t)(t + 1) * (n_keys + 1) : offsets + 1;
+            const int32_t* mine = pos + (int64_t)t * (n_keys + 1);
             int64_t c = 0;
             part[(int64_t)t * nb + b] = at;
-            for (k = k0; k < k1; k++)
-                c += next[k] - mine[k];
+            if (t + 1 < T) {
+                const int32_t* next = pos + (int64_t)(t + 1) * (n_keys + 1);
+                for (k = k0; k < k1; k++)
+                    c += (int64_t)next[k] - mine[k];
+            } else {
+                for (k = k0; k < k1; k++)
+                    c += offsets[k + 1] - mine[k];
+            }
             at += c;
         }
     }
