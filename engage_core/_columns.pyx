@@ -34,6 +34,7 @@ cdef extern from *:
     void minmax_values "engage_minmax"(const int64_t* p, int64_t n, int64_t* mn,
                                        int64_t* mx) noexcept nogil
     int x86_level "engage_x86_level"() noexcept nogil
+    int ctz64 "__builtin_ctzll"(unsigned long long) noexcept nogil
     void fixed_days "engage_fixed_days"(int level, const int64_t* ts, int64_t n, int64_t off,
                                         int64_t lo_us, int64_t hi_us, int32_t* out,
                                         int64_t* outside, int32_t* dmin,
@@ -530,3 +531,49 @@ def counts(const pos_t[::1] index, int64_t size, weights=None, int nthreads=1):
     if weighted:
         return np.asarray(s)[:, :size].sum(axis=0)
     return np.asarray(c)[:, :size].sum(axis=0)
+
+
+def flatnonzero(const uint8_t[::1] mask, int nthreads=1):
+    """The positions (int64, ascending) where ``mask`` (uint8 or bool viewed as uint8) is
+    not 0, as np.flatnonzero, by all threads: each counts its range, then writes its
+    positions after the earlier ranges', 64 rows at a time through a bit mask (a branch per
+    position found, not per row; numpy's runs on one thread: 10M rows, 4 ms)."""
+    cdef int64_t n = mask.shape[0], i, a, b, k, j, hi
+    cdef int T = nthreads if n >= 1 << 18 else 1
+    cdef int th
+    cdef uint64_t bits
+    cdef int64_t[::1] at = np.zeros(T + 1, dtype=np.int64)
+    with nogil:
+        for th in prange(T, num_threads=T, schedule="static"):
+            k = 0
+            for i in range(_block_start(n, th, T), _block_start(n, th + 1, T)):
+                k = k + (mask[i] != 0)
+            at[th + 1] = k
+        for th in range(T):
+            at[th + 1] += at[th]
+    out_array = np.empty(at[T], dtype=np.int64)
+    cdef int64_t[::1] out = out_array
+    if at[T] == 0:
+        return out_array
+    with nogil:
+        for th in prange(T, num_threads=T, schedule="static"):
+            k = at[th]
+            a = _block_start(n, th, T)
+            b = _block_start(n, th + 1, T)
+            i = a
+            while i < b:
+                hi = min(i + 64, b)
+                bits = 0
+                for j in range(i, hi):
+                    bits = bits | (<uint64_t>(mask[j] != 0) << (j - i))
+                while bits:
+                    out[k] = i + ctz64(bits)
+                    k = k + 1
+                    bits = bits & (bits - 1)
+                i = hi
+    return out_array
+
+
+cdef inline int64_t _block_start(int64_t n, int t, int T) noexcept nogil:
+    """Where thread ``t`` of ``T`` starts on ``n`` rows: a multiple of 64 (n for t = T)."""
+    return n if t >= T else (n * t // T) & ~(<int64_t>63)

@@ -266,7 +266,7 @@ def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
 
     key = np.ascontiguousarray(key, dtype=np.int32 if key.dtype == np.int32 else np.int64)
     if mask is not None and len(key) >= FEW_ROWS_FROM:
-        sel = np.flatnonzero(np.asarray(mask).view(bool))  # (4x faster than on uint8)
+        sel = _columns.flatnonzero(np.asarray(mask).view(np.uint8), nthreads)
         if len(sel) * FEW_ROWS < len(key):
             return _sorted_selection(ev, key, sel, n_keys, nthreads, first, copies, payload)
     # the days relative to ``first`` and, for sorted copies, the times as the table's chunks:

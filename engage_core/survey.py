@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from engage_core import _columns
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -34,15 +35,15 @@ def _responses(ev: Events, surveys, score: str, rejected):
     for kind, event in surveys:
         lo, hi = SCALES[kind]
         # only the survey's rows are checked (a few of the log, usually)
-        idx = np.flatnonzero(ev.event_mask([event], f"{kind}_event"))
+        idx = _columns.flatnonzero(ev.event_mask([event], f"{kind}_event"), ev.threads)
         v, present = values[idx], valid[idx] != 0
         finite = np.isfinite(v)
         with np.errstate(invalid="ignore"):
             in_range = finite & (v >= lo) & (v <= hi)
         whole = in_range & (np.floor(np.where(finite, v, 0.0)) == v)
-        reasons += [("score_null", over_rows(idx[~present])),
-                    ("score_out_of_range", over_rows(idx[present & ~in_range])),
-                    ("score_not_whole", over_rows(idx[present & in_range & ~whole]))]
+        reasons += [("score_null", idx[~present]),  # positions: no mask over every row
+                    ("score_out_of_range", idx[present & ~in_range]),
+                    ("score_not_whole", idx[present & in_range & ~whole])]
         out.append((kind, over_rows(idx[present & whole]).view(np.uint8)))
     c.report_rejected(rejected, "survey", ev, reasons)
     return out, values

@@ -360,3 +360,19 @@ def test_counts_equal_bincount(threads):
         _columns.counts(np.array([0, 4, -1, 3]), 4, None, threads)
     with pytest.raises(ValueError, match="3 indexes but 2 weights"):
         _columns.counts(np.array([0, 1, 2]), 4, np.ones(2), threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_flatnonzero_equals_numpy(threads):
+    """_columns.flatnonzero against np.flatnonzero: empty, all-zero, all-set, sparse and
+    dense masks, lengths around its 64-row blocks and long enough to split by thread."""
+    rng = np.random.default_rng(90 + threads)
+    for density in (0.0, 0.02, 0.5, 1.0):
+        for n in (0, 1, 63, 64, 65, 129, 300_001):
+            mask = (rng.random(n) < density).astype(np.uint8)
+            mask[mask > 0] = rng.integers(1, 256, int(mask.sum()))  # any non-zero byte
+            got = _columns.flatnonzero(mask, threads)
+            assert got.dtype == np.int64 and np.array_equal(got, np.flatnonzero(mask))
+    as_bool = rng.random(300_001) < 0.3
+    assert np.array_equal(_columns.flatnonzero(as_bool.view(np.uint8), threads),
+                          np.flatnonzero(as_bool))
