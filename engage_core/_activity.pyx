@@ -9,7 +9,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport qsort
 
-from engage_core._hash cimport actor_chunk, touch_pages
+from engage_core._hash cimport actor_chunk, touch_pages, zero_fill
 
 import numpy as np
 
@@ -253,7 +253,7 @@ def actor_days(const int32_t[::1] actor, const int32_t[::1] day, mask, int64_t n
 def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
                        int64_t n_actors, int64_t words, int nthreads, int32_t first=0):
     cdef int64_t n = actor.shape[0]
-    cdef uint64_t[::1] bits = np.zeros(max(n_actors * words, 1), dtype=np.uint64)
+    cdef uint64_t[::1] bits = np.empty(max(n_actors * words, 1), dtype=np.uint64)
     cdef int64_t[::1] offsets = np.zeros(n_actors + 1, dtype=np.int64)
     cdef int32_t[::1] out
     cdef const uint8_t[::1] m
@@ -263,7 +263,7 @@ def _actor_days_bitset(const int32_t[::1] actor, const int32_t[::1] day, mask,
     cdef uint64_t x
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     with nogil:
-        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
+        zero_fill(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         # Threads take contiguous ranges of rows; a bit is set by an atomic OR, and only
         # when it is not set yet (most rows repeat a user-day already seen: no write).
         for i in prange(n, num_threads=nthreads, schedule="static"):

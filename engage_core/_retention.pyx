@@ -5,7 +5,7 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
-from engage_core._hash cimport floordiv, touch_pages
+from engage_core._hash cimport floordiv, zero_fill
 
 cdef extern from *:
     """
@@ -85,7 +85,7 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
     """
     cdef int64_t words = (n_bits + 63) // 64
     cdef int64_t n = user.shape[0]
-    cdef uint64_t[::1] bits = np.zeros(max(n_users * words, 1), dtype=np.uint64)
+    cdef uint64_t[::1] bits = np.empty(max(n_users * words, 1), dtype=np.uint64)
     cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
     cdef const uint8_t[::1] m
     cdef bint use_mask = mask is not None
@@ -98,6 +98,7 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
         return _rolling_bits(user, ts, m, use_mask, cohort, t0, length_us, n_bits, n_users,
                              nthreads)
     with nogil:
+        zero_fill(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         # Each thread owns a contiguous range of users: no two threads write the same word.
         for t in prange(nthreads, num_threads=nthreads, schedule="static"):
             lo = n_users * t // nthreads
@@ -244,12 +245,12 @@ def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,
     days (CSR), without another pass over the rows."""
     cdef int64_t n_users = cohort.shape[0]
     cdef int64_t words = (n_bits + 63) // 64
-    cdef uint64_t[::1] bits = np.zeros(max(n_users * words, 1), dtype=np.uint64)
+    cdef uint64_t[::1] bits = np.empty(max(n_users * words, 1), dtype=np.uint64)
     cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
     cdef int64_t u, j, k
     cdef int32_t c
     with nogil:
-        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
+        zero_fill(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         for u in prange(n_users, num_threads=nthreads, schedule="static"):
             c = cohort[u]
             if c < 0:
@@ -300,7 +301,7 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
     cdef int64_t width = max(1, min(256, (128 << 10) // (8 * P)))
     cdef int32_t[::1] cohort = np.full(n_users, -1, dtype=np.int32)
     cdef int32_t[::1] max_k = np.full(n_users, -1, dtype=np.int32)
-    cdef uint64_t[::1] bits = np.zeros(max(n_users * bw, 1), dtype=np.uint64)
+    cdef uint64_t[::1] bits = np.empty(max(n_users * bw, 1), dtype=np.uint64)
     cdef uint64_t[:, ::1] per = per_thread(nthreads, width * P, np.uint64)
     cdef uint64_t[:, ::1] um = per_thread(nthreads, 64 * pw, np.uint64)
     cdef int64_t tiles = (words + width - 1) // width, tile, j0, j1, j, d, p, q, b, u, k, c, top, w
@@ -309,7 +310,7 @@ def offset_bits_from_bitmaps(const uint64_t[:, ::1] day_bits, const int32_t[::1]
     if D == 0 or words == 0:
         return np.asarray(cohort), np.asarray(bits), np.asarray(max_k)
     with nogil:
-        touch_pages(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
+        zero_fill(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         for tile in prange(tiles, num_threads=nthreads, schedule="dynamic", chunksize=1):
             t = threadid()
             j0 = tile * width
