@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _columns, _ingest
+from engage_core import _columns, _gather, _ingest
 from engage_core.calendar import date_to_day, day_to_date, period_map
 from engage_core.errors import ConfigError
 from engage_core.events import Events, default_threads
@@ -266,7 +266,7 @@ def sorted_rows(ev: Events, key, n_keys: int, mask, nthreads: int, first=None,
 
     key = np.ascontiguousarray(key, dtype=np.int32 if key.dtype == np.int32 else np.int64)
     if mask is not None and len(key) >= FEW_ROWS_FROM:
-        sel = _columns.flatnonzero(np.asarray(mask).view(np.uint8), nthreads)
+        sel = _gather.flatnonzero(np.asarray(mask).view(np.uint8), nthreads)
         if len(sel) * FEW_ROWS < len(key):
             return _sorted_selection(ev, key, sel, n_keys, nthreads, first, copies, payload)
     # the days relative to ``first`` and, for sorted copies, the times as the table's chunks:
@@ -295,11 +295,11 @@ def _sorted_selection(ev: Events, key, sel, n_keys, nthreads, first, copies, pay
     # the rows themselves ride along as the payload when it is free (no gather after)
     carry = copies and payload is None and narrow
     pay = (sel.astype(np.int32) if carry else None if payload is None or not copies
-           else _columns.take(sel, np.ascontiguousarray(payload, dtype=np.int32), nthreads))
+           else _gather.take(sel, np.ascontiguousarray(payload, dtype=np.int32), nthreads))
     # the selection's keys, days and times gathered by all threads
-    out = _sequences.sort_rows(_columns.take(sel, key, nthreads),
-                               None if first is None else _columns.take(sel, ev.day, nthreads),
-                               _columns.take_chunks(sel, ts, nthreads), None, int(n_keys),
+    out = _sequences.sort_rows(_gather.take(sel, key, nthreads),
+                               None if first is None else _gather.take(sel, ev.day, nthreads),
+                               _gather.take_chunks(sel, ts, nthreads), None, int(n_keys),
                                nthreads, copies, 0 if first is None else first, pay)
     if carry:
         return (out[0], out[4]) + tuple(out[2:4])
@@ -349,13 +349,13 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
                 offsets, rows, dayoff, ts = ends[offsets], rows[keep], dayoff[keep], ts[keep]
                 codes = None if codes is None else codes[keep]
             value = (codes if value is ev.event and codes is not None
-                     else _gather(value, rows, nthreads))
+                     else _take_rows(value, rows, nthreads))
             return (offsets, dayoff, ts, _sorted_periods(ev, prow, rows, dayoff, nthreads),
-                    value, _gather(flags, rows, nthreads))
+                    value, _take_rows(flags, rows, nthreads))
     offsets, rows, dayoff, ts = sorted_rows(ev, actor, n_actors, mask, nthreads, first,
                                             copies=True)
     return (offsets, dayoff, ts, _sorted_periods(ev, prow, rows, dayoff, nthreads),
-            _gather(value, rows, nthreads), _gather(flags, rows, nthreads))
+            _take_rows(value, rows, nthreads), _take_rows(flags, rows, nthreads))
 
 
 def _sorted_periods(ev: Events, prow, rows, dayoff, nthreads: int):
@@ -364,18 +364,18 @@ def _sorted_periods(ev: Events, prow, rows, dayoff, nthreads: int):
     of_day = next((d for r, d in ev.__dict__.get("_period_cache", {}).values() if r is prow),
                   None)
     if of_day is None:
-        return _gather(prow, rows, nthreads)
+        return _take_rows(prow, rows, nthreads)
     return _columns.lookup(dayoff, 0, np.ascontiguousarray(of_day, dtype=np.int32), nthreads)
 
 
-def _gather(values, rows, nthreads: int = 1):
+def _take_rows(values, rows, nthreads: int = 1):
     """``values[rows]`` (None when ``values`` is None), by all threads for the types
-    _columns.take handles."""
+    _gather.take handles."""
     if values is None:
         return None
     values = np.asarray(values)
     if values.dtype in _TAKES and rows.dtype in (np.int32, np.int64):
-        return _columns.take(rows, np.ascontiguousarray(values), nthreads)
+        return _gather.take(rows, np.ascontiguousarray(values), nthreads)
     return np.ascontiguousarray(values[rows])
 
 
@@ -437,13 +437,13 @@ def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
     of each index, the same whatever the row order, the thread count or the record batches
     (an incremental run that reads the events back in another order writes the same bits).
     Whole-number weights of moderate size are exact in any order and skip the sort; they
-    and counts are split between threads (_columns.counts)."""
+    and counts are split between threads (_gather.counts)."""
     index = np.asarray(index)
     if index.dtype not in (np.int32, np.int64):
         index = index.astype(np.int64)
     index = np.ascontiguousarray(index)
     if weights is None:
-        return _columns.counts(index, int(size), None, nthreads)
+        return _gather.counts(index, int(size), None, nthreads)
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if len(w) and not adds_exactly(w, len(w)):
         from engage_core import _sequences
@@ -454,7 +454,7 @@ def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
         offsets, grouped = _sequences.group_values(index.astype(np.int64, copy=False),
                                                    int(size), w)
         return _sequences.segment_sums(offsets, grouped, nthreads)
-    return _columns.counts(index, int(size), w, nthreads)
+    return _gather.counts(index, int(size), w, nthreads)
 
 
 def run_index(group, r: dict, n_periods: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _cohorts, _columns
+from engage_core import _cohorts, _gather
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -33,9 +33,9 @@ def _orders(ev: Events, purchase_events, revenue: str, metric: str, rejected):
         mask = ev.event_mask(names, "purchase_events")
         # the checks read the candidate orders only (a tenth of the rows, say)
         sel = (np.arange(ev.num_rows) if mask is None
-               else _columns.flatnonzero(np.asarray(mask).view(np.uint8), ev.threads))
-        v = _columns.take(sel, values, ev.threads)
-        present = _columns.take(sel, valid, ev.threads) != 0
+               else _gather.flatnonzero(np.asarray(mask).view(np.uint8), ev.threads))
+        v = _gather.take(sel, values, ev.threads)
+        present = _gather.take(sel, valid, ev.threads) != 0
         finite = np.isfinite(v)
         with np.errstate(invalid="ignore"):
             negative = present & finite & (v < 0)

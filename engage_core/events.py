@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _bytes_index, _columns, _ingest, arrow_io
+from engage_core import _bytes_index, _columns, _gather, _ingest, arrow_io
 from engage_core._memory import release_free_memory
 from engage_core.range_index import RangeIndex, column_keys
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date, local_days
@@ -102,8 +102,8 @@ class Events:
             parts, self._ts_parts = self._ts_parts or [], None
             if len(parts) == 1:
                 self._ts = np.ascontiguousarray(parts[0], dtype=np.int64)
-            else:
-                self._ts = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            else:  # joined by all threads
+                self._ts = _gather.join(_columns.Int64Chunks(parts), self.threads)
             if self.timestamp_is_date:
                 self._ts = self._ts * 86_400_000_000
         return self._ts

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _columns
+from engage_core import _gather
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -35,7 +35,7 @@ def _responses(ev: Events, surveys, score: str, rejected):
     for kind, event in surveys:
         lo, hi = SCALES[kind]
         # only the survey's rows are checked (a few of the log, usually)
-        idx = _columns.flatnonzero(ev.event_mask([event], f"{kind}_event"), ev.threads)
+        idx = _gather.flatnonzero(ev.event_mask([event], f"{kind}_event"), ev.threads)
         v, present = values[idx], valid[idx] != 0
         finite = np.isfinite(v)
         with np.errstate(invalid="ignore"):

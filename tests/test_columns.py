@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engage_core as ec
-from engage_core import _columns, _ingest
+from engage_core import _columns, _gather, _ingest
 from engage_core.calendar import Calendar
 from engage_core.range_index import RangeIndex
 
@@ -329,50 +329,62 @@ def test_take_and_take_chunks_equal_numpy_gathers(threads):
                 np.flatnonzero(rng.random(10_000) < 0.3), np.arange(10_000),
                 np.array([1, 2, 2499, 2500, 2501, 7000, 7001])):
         sel = sel.astype(np.int64)
-        assert np.array_equal(_columns.take_chunks(sel, chunks, threads), values[sel])
-        assert np.array_equal(_columns.take(sel, values, threads), values[sel])
+        assert np.array_equal(_gather.take_chunks(sel, chunks, threads), values[sel])
+        assert np.array_equal(_gather.take(sel, values, threads), values[sel])
         narrow = values.astype(np.int32)
-        got = _columns.take(sel, narrow, threads)
+        got = _gather.take(sel, narrow, threads)
         assert got.dtype == np.int32 and np.array_equal(got, narrow[sel])
     with pytest.raises(IndexError, match="1 positions outside the 10000 values"):
-        _columns.take(np.array([3, 10_000], np.int64), values, threads)
+        _gather.take(np.array([3, 10_000], np.int64), values, threads)
     with pytest.raises(IndexError, match="not ascending or outside the 10000 rows"):
-        _columns.take_chunks(np.array([5, 9000, 100], np.int64), chunks, 1)
+        _gather.take_chunks(np.array([5, 9000, 100], np.int64), chunks, 1)
     with pytest.raises(IndexError, match="outside the 10000 rows"):
-        _columns.take_chunks(np.array([-1], np.int64), chunks, threads)
+        _gather.take_chunks(np.array([-1], np.int64), chunks, threads)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_counts_equal_bincount(threads):
-    """_columns.counts (tally's counts and exact sums) against np.bincount, on int32 and
+    """_gather.counts (tally's counts and exact sums) against np.bincount, on int32 and
     int64 indexes, long enough to be split between threads; its errors."""
     rng = np.random.default_rng(80 + threads)
     for n, size in ((0, 5), (10, 3), (200_003, 700)):
         index = rng.integers(0, size, n)
         weights = rng.integers(-1000, 1000, n).astype(np.float64)
         for idx in (index, index.astype(np.int32)):
-            got = _columns.counts(idx, size, None, threads)
+            got = _gather.counts(idx, size, None, threads)
             assert got.dtype == np.int64
             assert np.array_equal(got, np.bincount(index, minlength=size))
-            sums = _columns.counts(idx, size, weights, threads)
+            sums = _gather.counts(idx, size, weights, threads)
             assert np.array_equal(sums, np.bincount(index, weights, minlength=size))
     with pytest.raises(IndexError, match=r"2 indexes outside \[0, 4\)"):
-        _columns.counts(np.array([0, 4, -1, 3]), 4, None, threads)
+        _gather.counts(np.array([0, 4, -1, 3]), 4, None, threads)
     with pytest.raises(ValueError, match="3 indexes but 2 weights"):
-        _columns.counts(np.array([0, 1, 2]), 4, np.ones(2), threads)
+        _gather.counts(np.array([0, 1, 2]), 4, np.ones(2), threads)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_flatnonzero_equals_numpy(threads):
-    """_columns.flatnonzero against np.flatnonzero: empty, all-zero, all-set, sparse and
+    """_gather.flatnonzero against np.flatnonzero: empty, all-zero, all-set, sparse and
     dense masks, lengths around its 64-row blocks and long enough to split by thread."""
     rng = np.random.default_rng(90 + threads)
     for density in (0.0, 0.02, 0.5, 1.0):
         for n in (0, 1, 63, 64, 65, 129, 300_001):
             mask = (rng.random(n) < density).astype(np.uint8)
             mask[mask > 0] = rng.integers(1, 256, int(mask.sum()))  # any non-zero byte
-            got = _columns.flatnonzero(mask, threads)
+            got = _gather.flatnonzero(mask, threads)
             assert got.dtype == np.int64 and np.array_equal(got, np.flatnonzero(mask))
     as_bool = rng.random(300_001) < 0.3
-    assert np.array_equal(_columns.flatnonzero(as_bool.view(np.uint8), threads),
+    assert np.array_equal(_gather.flatnonzero(as_bool.view(np.uint8), threads),
                           np.flatnonzero(as_bool))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_join_equals_concatenate(threads):
+    """_gather.join (Events.ts of a table in chunks) against np.concatenate: empty and
+    one-row chunks among them, threads' ranges across chunk ends."""
+    rng = np.random.default_rng(100 + threads)
+    for cuts in ([0], [0, 0], [0, 5], [0, 1, 1, 300_000, 300_001, 700_000]):
+        values = rng.integers(-2**63, 2**63 - 1, cuts[-1], dtype=np.int64)
+        parts = [values[a:b] for a, b in zip(cuts, cuts[1:])]
+        got = _gather.join(_columns.Int64Chunks(parts), threads)
+        assert got.dtype == np.int64 and np.array_equal(got, values)
