@@ -452,7 +452,7 @@ def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
         # ascending order (a radix sort per group, the groups split between threads; 564k
         # order sums into 6 months: 58 -> 4 ms here, against numpy's argsort of them all)
         offsets, grouped = _sequences.group_values(index.astype(np.int64, copy=False),
-                                                   int(size), w)
+                                                   int(size), w, nthreads)
         return _sequences.segment_sums(offsets, grouped, nthreads)
     return _gather.counts(index, int(size), w, nthreads)
 

@@ -472,7 +472,7 @@ def bucket_medians(const int64_t[::1] key, const int64_t[::1] value, int64_t n_k
                    int nthreads):
     """The exact median of ``value`` per key (the mean of the two middle values for an even
     count), as float64; NaN for keys without values."""
-    offsets_arr, buf_arr = group_values(key, n_keys, value)
+    offsets_arr, buf_arr = group_values(key, n_keys, value, nthreads)
     cdef const int64_t[::1] offsets = offsets_arr
     cdef int64_t[::1] buf = buf_arr if len(buf_arr) else np.zeros(1, dtype=np.int64)
     cdef double[::1] out = np.full(n_keys, np.nan, dtype=np.float64)
@@ -557,22 +557,33 @@ ctypedef fused group_t:
     double
 
 
-def group_values(const int64_t[::1] index, int64_t size, const group_t[::1] values):
+def group_values(const int64_t[::1] index, int64_t size, const group_t[::1] values,
+                 int nthreads=1):
     """``(offsets[size + 1], values grouped by index)``: a stable counting sort (``index``
-    in ``[0, size)``; int64 or float64 values)."""
-    cdef int64_t n = index.shape[0], i, k
+    in ``[0, size)``; int64 or float64 values). With few groups for the values, each
+    thread counts and places a contiguous range of them (a group's values stay in input
+    order; tally's revenue sums, 1M values: one thread was 3 ms of a pipeline)."""
+    cdef int64_t n = index.shape[0], i, k, acc
+    cdef int T = nthreads if nthreads > 1 and n >= 1 << 16 and size * nthreads <= n else 1
+    cdef int t
     cdef int64_t[::1] offsets = np.zeros(size + 1, dtype=np.int64)
-    cdef int64_t[::1] fill
+    cdef int64_t[:, ::1] fill = np.zeros((T, size + 1), dtype=np.int64)
     cdef group_t[::1] out = np.empty(n, dtype=np.int64 if group_t is int64_t else np.float64)
     with nogil:
-        for i in range(n):
-            offsets[index[i] + 1] += 1
-        for k in range(size):
-            offsets[k + 1] += offsets[k]
-    fill = np.array(offsets[:size], dtype=np.int64)
-    with nogil:
-        for i in range(n):
-            k = index[i]
-            out[fill[k]] = values[i]
-            fill[k] += 1
+        for t in prange(T, num_threads=T, schedule="static"):
+            for i in range(n * t // T, n * (t + 1) // T):
+                fill[t, index[i]] += 1
+        acc = 0
+        for k in range(size):  # each thread's first place in each group
+            offsets[k] = acc
+            for t in range(T):
+                i = fill[t, k]
+                fill[t, k] = acc
+                acc = acc + i
+        offsets[size] = acc
+        for t in prange(T, num_threads=T, schedule="static"):
+            for i in range(n * t // T, n * (t + 1) // T):
+                k = index[i]
+                out[fill[t, k]] = values[i]
+                fill[t, k] += 1
     return np.asarray(offsets), np.asarray(out)

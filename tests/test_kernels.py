@@ -553,3 +553,20 @@ def test_rolling_offsets_of_packed_user_state_equal_the_general_pass(rows, lengt
     assert np.array_equal(top, wide_top)
     keep = np.uint64((1 << n_bits) - 1) if n_bits < 64 else np.uint64(2**64 - 1)
     assert np.array_equal(bits, wide.reshape(n_users, 2)[:, 0] & keep)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_group_values_is_a_stable_grouping(threads):
+    """_sequences.group_values (tally's and the session medians' grouping) against numpy's
+    stable argsort: few groups (split between threads) and many (one thread)."""
+    from engage_core import _sequences
+
+    rng = np.random.default_rng(110 + threads)
+    for n, size in ((0, 4), (9, 3), (200_003, 37), (70_000, 60_000)):
+        index = rng.integers(0, size, n).astype(np.int64)
+        order = np.argsort(index, kind="stable")
+        for values in (rng.normal(size=n), rng.integers(-10**12, 10**12, n)):
+            offsets, grouped = _sequences.group_values(index, size, values, threads)
+            assert np.array_equal(offsets, np.concatenate([[0], np.cumsum(
+                np.bincount(index, minlength=size))]))
+            assert grouped.dtype == values.dtype and np.array_equal(grouped, values[order])
