@@ -55,11 +55,19 @@ def _as_date(value) -> dt.date:
 
 
 def day_offsets(ev: Events, first: int) -> np.ndarray:
-    """Each row's day as an offset from ``first`` (cached on the Events)."""
+    """Each row's day as an offset from ``first`` (cached on the Events), by all threads."""
     cache = ev.__dict__.setdefault("_dayoff_cache", {})
     if first not in cache:
-        cache[first] = np.ascontiguousarray(ev.day - np.int32(first), dtype=np.int32)
+        cache[first] = _gather.shifted(np.ascontiguousarray(ev.day, dtype=np.int32), -first,
+                                       ev.threads)
     return cache[first]
+
+
+def cohort_periods(first_day: np.ndarray, of_day: np.ndarray, nthreads: int) -> np.ndarray:
+    """Each user's cohort period (int32): ``of_day`` of their first day offset, -1 for
+    none (first day -1), looked up by all threads."""
+    lut = np.concatenate([[-1], np.asarray(of_day)]).astype(np.int32)
+    return _columns.lookup(np.ascontiguousarray(first_day, dtype=np.int32), 1, lut, nthreads)
 
 
 def periods(ev: Events, kind: str, first: int, n_days: int):

@@ -184,3 +184,16 @@ def join(Int64Chunks col, int nthreads=1):
                 a = hi
                 c = c + 1
     return out_array
+
+
+def shifted(const int32_t[::1] values, int64_t shift, int nthreads=1):
+    """``values + shift`` as int32 (each day as an offset from the first), by all threads
+    (numpy's subtraction runs on one: 10M days, 5 ms)."""
+    cdef int64_t n = values.shape[0], i
+    cdef int T = nthreads if n >= 1 << 18 else 1
+    out_array = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] out = out_array
+    with nogil:
+        for i in prange(n, num_threads=T, schedule="static"):
+            out[i] = <int32_t>(values[i] + shift)
+    return out_array

@@ -143,7 +143,7 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
             ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
             ev.num_users, nthreads, ev.ts_rem)
         has = first_day >= 0
-        cohort = np.where(has, pm.of_day[np.clip(first_day, 0, None)], -1)
+        cohort = c.cohort_periods(first_day, pm.of_day, nthreads)
         group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
         prow = c.period_of_rows(ev, pm, first)
         r = _order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values, nthreads,

@@ -120,8 +120,7 @@ class _State:
                 ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
                 None if self.seg is None else self.seg.codes, ev.num_users, nthreads, ev.ts_rem)
             has = first_day >= 0
-            self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
-                                   -1).astype(np.int32)
+            self.cohort = c.cohort_periods(first_day, self.pm.of_day, nthreads)
             self.group = ((first_seg + 1) if self.seg is not None
                           else np.zeros(ev.num_users)).astype(np.int32)
             bits, max_k = _retention.offset_bits(

@@ -388,3 +388,13 @@ def test_join_equals_concatenate(threads):
         parts = [values[a:b] for a, b in zip(cuts, cuts[1:])]
         got = _gather.join(_columns.Int64Chunks(parts), threads)
         assert got.dtype == np.int64 and np.array_equal(got, values)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_shifted_equals_numpy(threads):
+    rng = np.random.default_rng(120 + threads)
+    for n in (0, 3, 300_001):
+        days = rng.integers(-20_000, 40_000, n).astype(np.int32)
+        for shift in (0, -20_089, 7):
+            got = _gather.shifted(days, shift, threads)
+            assert got.dtype == np.int32 and np.array_equal(got, days + np.int32(shift))
