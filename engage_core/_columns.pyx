@@ -385,35 +385,6 @@ def touched(array, int nthreads=1):
     return array
 
 
-ctypedef fused lut_t:
-    uint8_t
-    int32_t
-    double
-
-
-def lookup(const int32_t[::1] codes, int64_t shift, const lut_t[::1] lut, int nthreads=1):
-    """``lut[codes[i] + shift]`` for every row, split between threads (numpy's indexing
-    through a small table runs on one thread: an event mask or each row's period over 10M
-    rows took 15-20 ms). Raises IndexError when a ``codes[i] + shift`` falls outside
-    ``lut``."""
-    cdef int64_t n = codes.shape[0], m = lut.shape[0], i, k
-    cdef int64_t bad = 0
-    out_array = np.empty(n, dtype=np.uint8 if lut_t is uint8_t else
-                         np.int32 if lut_t is int32_t else np.float64)
-    cdef lut_t[::1] out = out_array
-    with nogil:
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            k = codes[i] + shift
-            if <uint64_t>k < <uint64_t>m:
-                out[i] = lut[k]
-            else:
-                out[i] = 0
-                bad += 1
-    if bad:
-        raise IndexError(f"lookup: {bad} codes outside the table of {m} entries")
-    return out_array
-
-
 def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
     """``key - lo`` of every key of ``col`` (all valid, every offset under 2**31) into
     ``out``: each row's slot in a RangeIndex's key range, for the metrics that only count

@@ -67,7 +67,7 @@ def cohort_periods(first_day: np.ndarray, of_day: np.ndarray, nthreads: int) -> 
     """Each user's cohort period (int32): ``of_day`` of their first day offset, -1 for
     none (first day -1), looked up by all threads."""
     lut = np.concatenate([[-1], np.asarray(of_day)]).astype(np.int32)
-    return _columns.lookup(np.ascontiguousarray(first_day, dtype=np.int32), 1, lut, nthreads)
+    return _gather.take(np.ascontiguousarray(first_day, dtype=np.int32), lut, nthreads, 1)
 
 
 def periods(ev: Events, kind: str, first: int, n_days: int):
@@ -321,8 +321,8 @@ def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
     cache = ev.__dict__.setdefault("_period_cache", {})
     key = (pm.kind, first, len(pm.of_day), int(pm.starts[0]) if len(pm.starts) else None)
     if key not in cache:
-        rows = _columns.lookup(ev.day, -first, np.ascontiguousarray(pm.of_day, dtype=np.int32),
-                               ev.threads)
+        rows = _gather.take(ev.day, np.ascontiguousarray(pm.of_day, dtype=np.int32),
+                            ev.threads, -first)
         rows.flags.writeable = False
         cache[key] = (rows, pm.of_day)  # sorted_records maps sorted days through of_day
     return cache[key][0]
@@ -373,7 +373,7 @@ def _sorted_periods(ev: Events, prow, rows, dayoff, nthreads: int):
                   None)
     if of_day is None:
         return _take_rows(prow, rows, nthreads)
-    return _columns.lookup(dayoff, 0, np.ascontiguousarray(of_day, dtype=np.int32), nthreads)
+    return _gather.take(dayoff, np.ascontiguousarray(of_day, dtype=np.int32), nthreads)
 
 
 def _take_rows(values, rows, nthreads: int = 1):
@@ -413,8 +413,8 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
         lut = np.asarray(value_lut, dtype=np.float64)
         exact = adds_exactly(lut, n)
         # code -1 (no event name) takes the last entry: shifted by one, it comes first
-        value = _columns.lookup(np.ascontiguousarray(value, dtype=np.int32), 1,
-                                np.concatenate([lut[-1:], lut[:-1]]), nthreads)
+        value = _gather.take(np.ascontiguousarray(value, dtype=np.int32),
+                             np.concatenate([lut[-1:], lut[:-1]]), nthreads, 1)
     value = np.zeros(n, dtype=np.float64) if value is None else value.astype(np.float64, copy=False)
     flags = np.zeros(n, dtype=np.uint8) if flags is None else flags.astype(np.uint8, copy=False)
     out = _sequences.runs(offsets, period, ts, value, flags, nthreads, last)

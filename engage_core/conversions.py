@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _columns
+from engage_core import _gather
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -30,8 +30,8 @@ def _flags(ev: Events, den_names, num_names, nthreads: int):
            | ((every if nmask is None else ev.mask_lut(nmask)) << 1)).astype(np.uint8)
     if not lut.any():
         return None, None
-    return (_columns.lookup(ev.event, 1, lut, nthreads),
-            _columns.lookup(ev.event, 1, (lut > 0).astype(np.uint8), nthreads))
+    return (_gather.take(ev.event, lut, nthreads, 1),
+            _gather.take(ev.event, (lut > 0).astype(np.uint8), nthreads, 1))
 
 
 def conversion(ev: Events, *, name, denominator, numerator, period="week", breakdown=None,

@@ -223,7 +223,7 @@ class Events:
                 if name in wanted:
                     lut[code + 1] = 1
             # no such event in the log: zeros without a pass over the rows
-            cache[wanted] = (_columns.lookup(self.event, 1, lut, self.threads) if lut.any()
+            cache[wanted] = (_gather.take(self.event, lut, self.threads, 1) if lut.any()
                              else np.zeros(len(self.event), dtype=np.uint8))
             cache[wanted].flags.writeable = False
             self.__dict__.setdefault("_mask_luts", {})[id(cache[wanted])] = (cache[wanted], lut)
