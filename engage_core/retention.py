@@ -107,9 +107,9 @@ class _State:
             # The same, from the users' sorted active days (shared with other metrics).
             offsets, days = c.user_days(ev, self.first, return_events, nthreads, "return_events")
             has = offsets[1:] > offsets[:-1]
-            first_day = days[np.minimum(offsets[:-1], max(len(days) - 1, 0))] if len(days) else offsets[:-1]
-            self.cohort = np.where(has, self.pm.of_day[np.clip(first_day, 0, None)],
-                                   -1).astype(np.int32)
+            first_day = (np.where(has, days[np.minimum(offsets[:-1], len(days) - 1)], -1)
+                         if len(days) else np.full(ev.num_users, -1))
+            self.cohort = c.cohort_periods(first_day, self.pm.of_day, nthreads)
             self.group = np.zeros(ev.num_users, dtype=np.int32)
             bits, max_k = _retention.offset_bits_from_days(offsets, days, self.cohort,
                                                            self.pm.of_day, n_bits, nthreads)
