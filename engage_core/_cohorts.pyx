@@ -6,7 +6,7 @@
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 
-from engage_core._hash cimport actor_chunk
+from engage_core._hash cimport actor_chunk, touch_pages
 
 cdef extern from *:
     """
@@ -157,6 +157,84 @@ def _first_rows_plain(const int32_t[::1] user, const int64_t[::1] ts, const int3
             best_ts[u] = x.ts
             best_day[u] = x.day
     return np.asarray(best_day), np.zeros(n_users, dtype=np.int32), np.asarray(best_ts)
+
+
+
+def first_rows_in_order(const int32_t[::1] user, const int64_t[::1] ts,
+                        const int32_t[::1] day, int32_t day_shift, int64_t n_users,
+                        int nthreads):
+    """first_rows without a mask, segments or remainders, for a log in time order whose
+    users are numbered by first appearance (as prepare_events numbers them): each user's
+    first row is then the row that first names them, found in two streaming passes with no
+    per-user state to look up. Returns ``(first_day + day_shift, first_ts)``, or None when
+    the log is not in that order (a timestamp smaller than the one before it, a user
+    numbered out of turn, or a user without rows): the caller then takes first_rows.
+
+    Pass 1: each thread checks its range of rows is in time order (and after the row
+    before it) and finds its largest user; pass 2: each thread records the users its
+    range names first, i.e. above the largest user of the ranges before it, which must
+    come one by one in turn."""
+    cdef int64_t n = user.shape[0]
+    cdef int64_t[::1] first_ts
+    cdef int32_t[::1] first_day
+    cdef int64_t[::1] top = np.full(nthreads, -1, dtype=np.int64)
+    cdef int64_t[::1] nxt_at = np.zeros(nthreads + 1, dtype=np.int64)
+    cdef uint8_t[::1] bad = np.zeros(nthreads, dtype=np.uint8)
+    cdef int64_t i, a, b, hi, nxt, u
+    cdef int64_t[::1] pos
+    cdef int th, miss
+    if n == 0 or n_users == 0 or n < 64 * nthreads:
+        nthreads = 1
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            hi = -1
+            for i in range(max(a, 1), b):
+                if ts[i] < ts[i - 1]:
+                    bad[th] = 1
+                    break
+            if not bad[th]:
+                for i in range(a, b):
+                    if user[i] > hi:
+                        hi = user[i]
+                top[th] = hi
+    for th in range(nthreads):
+        if bad[th]:
+            return None
+        nxt_at[th + 1] = max(nxt_at[th], top[th] + 1)
+    if nxt_at[nthreads] != n_users:
+        return None
+    first_day = np.empty(n_users, dtype=np.int32)
+    # each user's first row, then in its place the row's time; slot n_users + th takes
+    # thread th's rows past its last user
+    pos = np.empty(n_users + nthreads, dtype=np.int64)
+    first_ts = pos
+    with nogil:
+        touch_pages(<uint8_t*>&pos[0], pos.shape[0] * sizeof(int64_t), nthreads)
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            a = n * th // nthreads
+            b = n * (th + 1) // nthreads
+            nxt = nxt_at[th]
+            hi = nxt_at[th + 1]
+            miss = 0
+            # branch-free: the row is stored at the next user's slot whether or not it
+            # names that user (a later row overwrites it until one does)
+            for i in range(a, b):
+                u = user[i]
+                miss = miss | (u > nxt)
+                pos[nxt if nxt < hi else n_users + th] = i
+                nxt = nxt + (u == nxt)
+            bad[th] = miss != 0
+    for th in range(nthreads):
+        if bad[th]:
+            return None
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            i = pos[u]
+            first_day[u] = day[i] + day_shift
+            first_ts[u] = ts[i]
+    return np.asarray(first_day), np.asarray(first_ts)[:n_users]
 
 
 def lifecycle_counts(const int64_t[::1] offsets, const int32_t[::1] days,

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _columns, _gather, _ingest
+from engage_core import _cohorts, _columns, _gather, _ingest
 from engage_core.calendar import date_to_day, day_to_date, period_map
 from engage_core.errors import ConfigError
 from engage_core.events import Events, default_threads
@@ -62,6 +62,20 @@ def day_offsets(ev: Events, first: int) -> np.ndarray:
                                        ev.threads)
     return cache[first]
 
+
+
+def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
+    """Each user's first qualifying row (``_cohorts.first_rows``): ``(first_day offset from
+    ``first``, first_seg, first_ts)``. Without a mask, segments or sub-microsecond parts, a
+    log in time order is read in two streaming passes (``first_rows_in_order``)."""
+    if mask is None and seg is None and ev.ts_rem is None:
+        found = _cohorts.first_rows_in_order(ev.user, ev.ts, ev.day, -first, ev.num_users,
+                                             nthreads)
+        if found is not None:
+            return found[0], np.zeros(ev.num_users, dtype=np.int32), found[1]
+    return _cohorts.first_rows(ev.user, ev.ts, day_offsets(ev, first), mask,
+                               None if seg is None else seg.codes, ev.num_users, nthreads,
+                               ev.ts_rem)
 
 def cohort_periods(first_day: np.ndarray, of_day: np.ndarray, nthreads: int) -> np.ndarray:
     """Each user's cohort period (int32): ``of_day`` of their first day offset, -1 for

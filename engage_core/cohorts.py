@@ -18,9 +18,7 @@ from engage_core.events import Events
 def _first(ev: Events, mask, seg, first: int, nthreads: int = 1):
     """Each user's first qualifying day (offset from the first day of data, -1 for none)
     and output group."""
-    first_day, first_seg, _ = _cohorts.first_rows(
-        ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
-        ev.num_users, nthreads, ev.ts_rem)
+    first_day, first_seg, _ = c.first_rows(ev, first, mask, seg, nthreads)
     group = (first_seg + 1).astype(np.int32) if seg is not None else np.zeros(ev.num_users, np.int32)
     return first_day, group
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _cohorts, _gather
+from engage_core import _gather
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -139,9 +139,7 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
     active = np.zeros((n_groups, n_periods, n_k), dtype=np.int64)
     rev = np.zeros((n_groups, n_periods, n_k), dtype=np.float64)
     if n_days:
-        first_day, first_seg, _ = _cohorts.first_rows(
-            ev.user, ev.ts, c.day_offsets(ev, first), mask, None if seg is None else seg.codes,
-            ev.num_users, nthreads, ev.ts_rem)
+        first_day, first_seg, _ = c.first_rows(ev, first, mask, seg, nthreads)
         has = first_day >= 0
         cohort = c.cohort_periods(first_day, pm.of_day, nthreads)
         group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)

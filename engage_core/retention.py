@@ -15,7 +15,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _cohorts, _retention
+from engage_core import _retention
 from engage_core import _common as c
 from engage_core.calendar import day_to_date
 from engage_core.errors import ConfigError
@@ -116,15 +116,16 @@ class _State:
         else:
             start_mask = ev.event_mask(start_events, "start_events")
             return_mask = ev.event_mask(return_events, "return_events")
-            first_day, first_seg, t0 = _cohorts.first_rows(
-                ev.user, ev.ts, c.day_offsets(ev, self.first), start_mask,
-                None if self.seg is None else self.seg.codes, ev.num_users, nthreads, ev.ts_rem)
+            first_day, first_seg, t0 = c.first_rows(ev, self.first, start_mask, self.seg,
+                                                    nthreads)
             has = first_day >= 0
             self.cohort = c.cohort_periods(first_day, self.pm.of_day, nthreads)
             self.group = ((first_seg + 1) if self.seg is not None
                           else np.zeros(ev.num_users)).astype(np.int32)
+            dayoff = (np.zeros(0, np.int32) if self.rolling  # rolling offsets come from ts
+                      else c.day_offsets(ev, self.first))
             bits, max_k = _retention.offset_bits(
-                ev.user, ev.ts, c.day_offsets(ev, self.first), return_mask, self.cohort, t0,
+                ev.user, ev.ts, dayoff, return_mask, self.cohort, t0,
                 self.pm.of_day, self.rolling, length, n_bits, ev.num_users, nthreads)
         self.size, self.ret, self.unb, self.bret = _retention.tally(
             self.cohort, self.group, len(self.labels), self.pm.count, bits, n_bits, max_k,
