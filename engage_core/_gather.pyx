@@ -15,7 +15,42 @@ import numpy as np
 
 
 cdef extern from *:
+    """
+    #include <stdint.h>
+    #include "_simd.h"
+    /* values[sel[i] + shift] for int32 positions, branch-free (a position outside the m
+       values reads values[0] and is counted) so that the loop compiles to vector gathers
+       where the CPU has them; returns how many positions were outside. m >= 1. */
+    #define ENGAGE_TAKE32(NAME, OUT_T, VAL_T) \
+        ENGAGE_V3_V4_CLONES static int64_t NAME(const int32_t* sel, int64_t n, \
+                                                const VAL_T* values, int64_t m, \
+                                                int64_t shift, OUT_T* out) { \
+            int64_t bad = 0; \
+            for (int64_t i = 0; i < n; i++) { \
+                int64_t k = (int64_t)sel[i] + shift; \
+                int ok = (uint64_t)k < (uint64_t)m; \
+                out[i] = (OUT_T)values[ok ? k : 0]; \
+                bad += !ok; \
+            } \
+            return bad; \
+        }
+    ENGAGE_TAKE32(engage_take32_u8, uint8_t, int32_t)
+    ENGAGE_TAKE32(engage_take32_i32, int32_t, int32_t)
+    ENGAGE_TAKE32(engage_take32_i64, int64_t, int64_t)
+    ENGAGE_TAKE32(engage_take32_f64, double, double)
+    """
     int ctz64 "__builtin_ctzll"(unsigned long long) noexcept nogil
+    int64_t take32_u8 "engage_take32_u8"(const int32_t* sel, int64_t n, const int32_t* values,
+                                         int64_t m, int64_t shift, uint8_t* out) noexcept nogil
+    int64_t take32_i32 "engage_take32_i32"(const int32_t* sel, int64_t n, const int32_t* values,
+                                           int64_t m, int64_t shift, int32_t* out) noexcept nogil
+    int64_t take32_i64 "engage_take32_i64"(const int32_t* sel, int64_t n, const int64_t* values,
+                                           int64_t m, int64_t shift, int64_t* out) noexcept nogil
+    int64_t take32_f64 "engage_take32_f64"(const int32_t* sel, int64_t n, const double* values,
+                                           int64_t m, int64_t shift, double* out) noexcept nogil
+
+# byte values up to this many are widened to int32 for take's vector gathers
+DEF SMALL_BYTES = 1 << 16
 
 
 ctypedef fused take_t:
@@ -33,20 +68,42 @@ def take(const pos_t[::1] sel, const take_t[::1] values, int nthreads=1, int64_t
     """``values[sel + shift]`` (positions in ``values``, or codes into a small table of
     values: event masks, each row's period, weights by event), split between threads
     (numpy's gather runs on one thread: an event mask or each row's period over 10M rows
-    took 15-20 ms there). Raises IndexError for a position outside ``values``."""
-    cdef int64_t n = sel.shape[0], m = values.shape[0], i, k
+    took 15-20 ms there). Raises IndexError for a position outside ``values``.
+
+    int32 positions take a branch-free loop built per CPU level (vector gathers: an event
+    mask over 10M rows in 4 ms instead of 17 on one thread)."""
+    cdef int64_t n = sel.shape[0], m = values.shape[0], i, k, a, b
     cdef int64_t bad = 0
+    cdef int th
+    cdef const int32_t[::1] wide
     out_array = np.empty(n, dtype=np.uint8 if take_t is uint8_t else np.int32
                          if take_t is int32_t else np.int64 if take_t is int64_t else np.float64)
     cdef take_t[::1] out = out_array
-    with nogil:
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            k = sel[i] + shift
-            if <uint64_t>k < <uint64_t>m:
-                out[i] = values[k]
-            else:
-                out[i] = 0
-                bad += 1
+    if n and pos_t is int32_t and m and (take_t is not uint8_t or m <= SMALL_BYTES):
+        if take_t is uint8_t:
+            wide = np.asarray(values).astype(np.int32)
+        with nogil:
+            for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+                a = n * th // nthreads
+                b = n * (th + 1) // nthreads
+                if a < b:
+                    if take_t is uint8_t:
+                        bad += take32_u8(<const int32_t*>&sel[a], b - a, &wide[0], m, shift, &out[a])
+                    elif take_t is int32_t:
+                        bad += take32_i32(<const int32_t*>&sel[a], b - a, &values[0], m, shift, &out[a])
+                    elif take_t is int64_t:
+                        bad += take32_i64(<const int32_t*>&sel[a], b - a, &values[0], m, shift, &out[a])
+                    else:
+                        bad += take32_f64(<const int32_t*>&sel[a], b - a, &values[0], m, shift, &out[a])
+    else:
+        with nogil:
+            for i in prange(n, num_threads=nthreads, schedule="static"):
+                k = sel[i] + shift
+                if <uint64_t>k < <uint64_t>m:
+                    out[i] = values[k]
+                else:
+                    out[i] = 0
+                    bad += 1
     if bad:
         raise IndexError(f"take: {bad} positions outside the {m} values")
     return out_array

@@ -343,6 +343,32 @@ def test_take_and_take_chunks_equal_numpy_gathers(threads):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
+def test_take_with_int32_positions_on_every_value_type(threads):
+    """int32 positions take the branch-free loop built per CPU level: bytes (widened when
+    the table is small, the scalar loop when it is large), int32, int64 and float64 values,
+    with a shift; a position outside the values (either end) is an IndexError."""
+    rng = np.random.default_rng(60 + threads)
+    n = 100_003  # not a multiple of any vector width
+    for m in (1, 5, 180, 70_000):
+        codes = rng.integers(-1, m - 1, n).astype(np.int32)  # -1 + shift 1: the first value
+        tables = (rng.integers(0, 256, m).astype(np.uint8),
+                  rng.integers(-2**31, 2**31 - 1, m).astype(np.int32),
+                  rng.integers(-2**62, 2**62, m),
+                  rng.standard_normal(m))
+        for values in tables:
+            got = _gather.take(codes, values, threads, 1)
+            assert got.dtype == values.dtype and np.array_equal(got, values[codes + 1])
+            for bad in (np.int32(-2), np.int32(m - 1)):  # below 0, past the end (+ shift)
+                sel = codes.copy()
+                sel[n // 2] = bad
+                with pytest.raises(IndexError, match=f"1 positions outside the {m} values"):
+                    _gather.take(sel, values, threads, 1)
+    assert len(_gather.take(np.zeros(0, np.int32), np.zeros(0, np.uint8), threads)) == 0
+    with pytest.raises(IndexError, match="outside the 0 values"):
+        _gather.take(np.zeros(3, np.int32), np.zeros(0, np.float64), threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_counts_equal_bincount(threads):
     """_gather.counts (tally's counts and exact sums) against np.bincount, on int32 and
     int64 indexes, long enough to be split between threads; its errors."""
