@@ -139,13 +139,20 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
     active = np.zeros((n_groups, n_periods, n_k), dtype=np.int64)
     rev = np.zeros((n_groups, n_periods, n_k), dtype=np.float64)
     if n_days:
-        first_day, first_seg, _ = c.first_rows(ev, first, mask, seg, nthreads)
-        has = first_day >= 0
-        cohort = c.cohort_periods(first_day, pm.of_day, nthreads)
-        group = (first_seg + 1) if seg is not None else np.zeros(ev.num_users, dtype=np.int64)
         prow = c.period_of_rows(ev, pm, first)
         r = _order_runs(ev, accepted, ev.user, ev.num_users, prow, pm, first, values, nthreads,
                         keep=False)
+        if seg is None:
+            # a customer's cohort is the period of their first run (runs come by user, then
+            # period): no pass over the rows for each one's first order
+            cohort = np.full(ev.num_users, -1, dtype=np.int32)
+            cohort[r["actor"][r["first"]]] = r["period"][r["first"]]
+            group = np.zeros(ev.num_users, dtype=np.int64)
+        else:  # the segment of each one's first order: from their first row
+            first_day, first_seg, _ = c.first_rows(ev, first, mask, seg, nthreads)
+            cohort = c.cohort_periods(first_day, pm.of_day, nthreads)
+            group = first_seg + 1
+        has = cohort >= 0
         k = r["period"] - cohort[r["actor"]]
         keep = (k >= 0) & (k < n_k)
         ucoh, uk, usum = cohort[r["actor"]][keep], k[keep], r["sum"][keep]
