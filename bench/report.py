@@ -326,6 +326,14 @@ def write(path, chart_path, meta, records, log) -> None:
     if tr:
         lines += ["", "## Engage, 1 -> 2 threads", "",
                   markdown_table(["log", "task", "1 thread s", "2 threads s", "speedup"], tr)]
+        probe = meta.get("probe")
+        if probe:
+            lines += ["", "What a second thread gave plain work on this machine at the start of "
+                      "the run (`bench/probe.py`: 1- and 2-thread runs alternating, best of 15; "
+                      "a shared machine's figures move from one run to the next): "
+                      + ", ".join(f"{k} **{v['speedup']:.2f}x**" for k, v in probe.items())
+                      + ". Engage's kernels mostly stream over columns or read per-user state "
+                      "at random: they scale about as those two do."]
     rr = []
     for (size, ids, order, mode), g in sorted(gs.items(), key=lambda kv: (_sort_size(kv[0][0]), kv[0][1:])):
         for name in ("engage", "engage_1t"):

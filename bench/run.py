@@ -130,6 +130,20 @@ def spawn(a, name, task, path, mode, outdir) -> dict:
     return json.loads(lines[-1])
 
 
+def run_probe(log) -> dict | None:
+    """bench/probe.py in its own process: what a second thread gives plain streaming,
+    random reads and in-cache compute on this machine now (None if it failed)."""
+    r = subprocess.run([sys.executable, os.path.join(HERE, "probe.py"), "--json", "--repeats",
+                        "15"], capture_output=True, text=True, cwd=ROOT)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        log(f"machine probe failed: {(r.stderr or '').strip().splitlines()[-1:]}")
+        return None
+    out = json.loads(lines[-1])
+    log("machine, 1 -> 2 threads: " + ", ".join(f"{k} {v['speedup']:.2f}x" for k, v in out.items()))
+    return out
+
+
 def load_npz(path):
     import numpy as np
 
@@ -191,6 +205,7 @@ def main(argv=None) -> int:
         + (f", uncommitted changes in {', '.join(state['dirty'])}" if state["dirty"] else ""))
     problems = [] if a.no_self_check else __import__("selfcheck").self_check(
         a.engine_list, a.task_list, log)
+    probe = run_probe(log)
     plan = [(s, v, m, t, e) for s in a.size_list for v in a.variant_list for m in a.mode_list
             for t in a.task_list for e in a.engine_list if E.applies(e, t, v[0])]
     log(f"{len(plan)} measurements, each in its own process: sizes "
@@ -232,7 +247,7 @@ def main(argv=None) -> int:
         sys.argv[1:] if argv is None else argv), "load": load, "state": state,
         "versions": sysinfo.versions(), "cpu": sysinfo.cpu_model(), "cores": os.cpu_count(),
         "problems": None if a.no_self_check else problems, "repeats": a.repeats, "budget": a.budget,
-        "engage_parquet": a.engage_parquet, "families": E.pipeline_families(),
+        "engage_parquet": a.engage_parquet, "families": E.pipeline_families(), "probe": probe,
         "adaptations": list(E.ADAPTATIONS)}
     os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
     with open(RESULTS_JSON, "w") as f:
