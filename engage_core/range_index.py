@@ -107,8 +107,9 @@ class RangeIndex:
             return
         keys, out = self._deferred
         self._table = np.full(self.span, -1, dtype=np.int32)
+        # numbered from the slots ``out`` holds (4 bytes a row, not the 8 of the keys)
         self._rel = _columns.first_ids(keys, self.lo, self.span, self._table, self._threads,
-                                       out)
+                                       out, slots=True)
         self._deferred = None
 
     def __len__(self) -> int:

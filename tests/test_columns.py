@@ -154,6 +154,15 @@ def test_chunked_kernels_read_chunks_as_one_column(values, cuts, threads):
     assert rows.tolist() == [-1 if w is None else w for w in want]  # numbered as it went
     got = _columns.gather_ids(chunks, 1000, table, threads)
     assert got.tolist() == [-1 if w is None else w for w in want]
+    # numbered in place from each row's slot (key - lo, as RangeIndex.deferred leaves them)
+    present = [v for v in values if v is not None]
+    slots = np.asarray(present, dtype=np.int32)
+    table2 = np.full(41, -1, dtype=np.int32)
+    ids2 = _columns.first_ids(_columns.Int64Chunks([slots.astype(np.int64)]), 0, 41, table2,
+                              threads, slots, slots=True)
+    want2, distinct2 = _first_appearance(present)
+    assert ids2.tolist() == distinct2 and slots.tolist() == want2
+    assert np.array_equal(table2[distinct2], np.arange(len(distinct2)))
 
 
 @settings(max_examples=40, deadline=None)
