@@ -461,6 +461,10 @@ def test_day_bitmaps_give_the_window_counts_of_users_days(rows, n_days, windows,
     for known in ((lo, hi), (np.minimum(lo, 700), np.maximum(hi, 700 + n_days - 1))):
         assert np.array_equal(_activity.day_bitmaps(user, day, mask, 141, n_days, threads, 700,
                                                      None, known), bits)
+    # the users grouped by day first (a large log in no time order), or not: the same bits
+    for by_day in (True, False):
+        assert np.array_equal(_activity.day_bitmaps(user, day, mask, 141, n_days, threads, 700,
+                                                     None, None, by_day), bits)
     offsets, days = _activity.actor_days(user, day, mask, 141, n_days, 1, 700)
     want, want_first = _activity.window_counts(offsets, days, np.zeros(141, np.int32), 1, n_days,
                                                win, 1)
@@ -514,6 +518,9 @@ def test_retention_counts_from_bitmaps_equal_the_per_user_tally(rows, period_len
     if per_period:
         bitmaps = _activity.day_bitmaps(user, day, None, n_users, n_periods, threads, 0, of_day)
         of_row = np.arange(n_periods, dtype=np.int32)
+        # users grouped by period first: the same bitmaps
+        assert np.array_equal(_activity.day_bitmaps(user, day, None, n_users, n_periods,
+                                                     threads, 0, of_day, None, True), bitmaps)
     else:
         bitmaps, of_row = _activity.day_bitmaps(user, day, None, n_users, n_days, threads, 0), of_day
     got = _retention.tally_from_bitmaps(bitmaps, of_row, n_periods, max_offset, br, threads)
