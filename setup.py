@@ -32,7 +32,7 @@ else:
 # the C headers the kernels include: an edit to one rebuilds every kernel
 HEADERS = sorted(glob.glob("engage_core/*.h") + glob.glob("engage_core/*.pxd"))
 
-KERNELS = ["_ingest", "_columns", "_gather", "_bytes_index", "_activity", "_cohorts", "_retention", "_sequences", "_sessions", "_funnels"]
+KERNELS = ["_ingest", "_columns", "_gather", "_bytes_index", "_activity", "_cohorts", "_retention", "_sequences", "_sessions", "_funnels", "_grouped"]
 
 extensions = [
     Extension(

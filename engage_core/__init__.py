@@ -24,6 +24,7 @@ from engage_core._memory import keep_freed_memory
 # (engage_core/_memory.py: why, and ENGAGE_KEEP_MEMORY=0 to turn it off).
 keep_freed_memory()
 
+from engage_core._common import plan_user_order
 from engage_core.activity import active_users, engagement_daily, stickiness
 from engage_core.calendar import Calendar
 from engage_core.cohorts import first_week, lifecycle
@@ -42,8 +43,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Calendar", "ConfigError", "EngageError", "Events", "RunError", "SchemaError",
-    "active_users", "engagement_daily", "first_week", "lifecycle", "local_days", "prepare_events",
-    "retention", "retention_brackets", "retention_summary", "stickiness",
+    "active_users", "engagement_daily", "first_week", "lifecycle", "local_days",
+    "plan_user_order", "prepare_events", "retention", "retention_brackets", "retention_summary",
+    "stickiness",
 ]
 __all__ += [
     "cohort_revenue", "commerce", "conversion", "engagement_score", "funnel", "sessions",

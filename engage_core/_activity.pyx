@@ -13,6 +13,7 @@ from engage_core._hash cimport actor_chunk, touch_pages, zero_fill
 
 import numpy as np
 
+from engage_core import _grouped
 from engage_core._scratch import per_thread
 
 
@@ -362,61 +363,6 @@ cdef bint mostly_ordered(const int32_t[::1] day) noexcept nogil:
 
 
 
-# a log in no time order of at least this many rows: its rows grouped by day first
-DEF BY_DAY_FROM = 1 << 16
-
-
-def _bitmaps_by_day(const int32_t[::1] user, const int32_t[::1] day, const uint8_t[::1] m,
-                    bint use_mask, const int32_t[::1] od, bint use_od, int32_t first,
-                    int n_days, int64_t words, int nthreads):
-    """day_bitmaps of a log in no time order: its users grouped by day (or period) first, a
-    counting sort whose few hundred write streams stay in cache, then each day's bits set
-    by one thread in that day's bitmap alone (in cache) with no atomic. Setting each row's
-    bit where it falls reads and writes all the bitmaps at random (10M shuffled rows, 180
-    days, 1M users: 22 MB)."""
-    cdef int64_t n = user.shape[0], i, a, b, j, acc, total
-    cdef int64_t[:, ::1] at = np.zeros((nthreads, n_days + 1), dtype=np.int64)
-    cdef int64_t[::1] start = np.zeros(n_days + 1, dtype=np.int64)
-    cdef uint64_t[:, ::1] bits = np.empty((max(n_days, 1), max(words, 1)), dtype=np.uint64)
-    cdef int32_t[::1] grouped
-    cdef int32_t d, u
-    cdef int t
-    cdef uint64_t* row
-    with nogil:
-        zero_fill(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t), nthreads)
-        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            for i in range(n * t // nthreads, n * (t + 1) // nthreads):
-                if user[i] >= 0 and (not use_mask or m[i]):
-                    d = day[i] - first
-                    at[t, od[d] if use_od else d] += 1
-        # each thread's place in each day's group: the day's start, then earlier threads'
-        acc = 0
-        for d in range(n_days):
-            start[d] = acc
-            for t in range(nthreads):
-                j = at[t, d]
-                at[t, d] = acc
-                acc = acc + j
-        start[n_days] = acc
-    total = start[n_days]
-    grouped = np.empty(max(total, 1), dtype=np.int32)
-    with nogil:
-        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            for i in range(n * t // nthreads, n * (t + 1) // nthreads):
-                u = user[i]
-                if u >= 0 and (not use_mask or m[i]):
-                    d = day[i] - first
-                    if use_od:
-                        d = od[d]
-                    grouped[at[t, d]] = u
-                    at[t, d] += 1
-        for d in prange(n_days, num_threads=nthreads, schedule="dynamic", chunksize=1):
-            row = &bits[d, 0]
-            for j in range(start[d], start[d + 1]):
-                u = grouped[j]
-                row[u >> 6] |= (<uint64_t>1) << (u & 63)
-    return np.asarray(bits)[:n_days]
-
 def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n_users,
                 int n_days, int nthreads, int32_t first=0, of_day=None, thread_days=None,
                 by_day=None):
@@ -449,9 +395,9 @@ def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     od = of_day if use_od else np.zeros(1, dtype=np.int32)
     cdef bint shuffled = not mostly_ordered(day)
-    if by_day if by_day is not None else (shuffled and n >= BY_DAY_FROM):
-        return _bitmaps_by_day(user, day, m, use_mask, od, use_od, first, n_days, words,
-                               nthreads)
+    if by_day if by_day is not None else (shuffled and n >= _grouped.BY_DAY_FROM):
+        return _grouped.bitmaps_by_day(user, day, m, use_mask, od, use_od, first, n_days,
+                                       words, nthreads)
     cdef bint known = thread_days is not None and nthreads > 1
     if known:  # as found below (periods do not decrease with days)
         for t in range(nthreads):

@@ -67,7 +67,16 @@ def day_offsets(ev: Events, first: int) -> np.ndarray:
 def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
     """Each user's first qualifying row (``_cohorts.first_rows``): ``(first_day offset from
     ``first``, first_seg, first_ts)``. Without a mask, segments or sub-microsecond parts, a
-    log in time order is read in two streaming passes (``first_rows_in_order``)."""
+    log in time order is read in two streaming passes (``first_rows_in_order``), and with the
+    users' time order at hand (``plan_user_order``) each user's first row is read off it."""
+    if mask is None and seg is None and ev.ts_rem is None and _order_at_hand(ev, first):
+        # each user's first row heads their rows in the users' time order
+        offsets, _, dayoff, ts = user_order(ev, first, nthreads)[:4]
+        has = offsets[1:] > offsets[:-1]
+        head = np.minimum(offsets[:-1], max(len(ts) - 1, 0))
+        if len(ts):
+            return (np.where(has, _gather.take(head, dayoff, nthreads), -1).astype(np.int32),
+                    np.zeros(ev.num_users, dtype=np.int32), _gather.take(head, ts, nthreads))
     if mask is None and seg is None and ev.ts_rem is None:
         found = _cohorts.first_rows_in_order(ev.user, ev.ts, ev.day, -first, ev.num_users,
                                              nthreads)
@@ -161,8 +170,14 @@ def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"
     so metrics of one run that share a filter share the pass)."""
     from engage_core import _activity
 
+    from engage_core import _grouped
+
     cache = ev.__dict__.setdefault("_days_cache", {})
     key = ("user", first, names_key(names))
+    if key not in cache and names is None and _order_at_hand(ev, first):
+        # read off the users' time order (made or to be made for the run anyway)
+        base = user_order(ev, first, nthreads)
+        cache[key] = _grouped.days_of_sorted(base[0], base[2], nthreads)
     if key not in cache:
         mask = ev.event_mask(names, role)
         n_days = ev.last_day_number - first + 1
@@ -342,6 +357,31 @@ def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
     return cache[key][0]
 
 
+
+def plan_user_order(ev: Events) -> None:
+    """Tell the metrics to come that a run will sort every row by user, day and time
+    (sessions, or an engagement score, on all events): the first metric that can read what
+    it needs off that order makes it (each user's distinct days, each user's first row),
+    and the later ones share it, instead of a pass of their own over the rows."""
+    ev.__dict__["_user_order_planned"] = True
+
+
+def user_order(ev: Events, first: int, nthreads: int, make: bool = True):
+    """The users' rows sorted by day (from ``first``) and time, with copies of their day
+    offsets, times and event codes: ``sorted_rows(..., copies=True, payload=event)``,
+    cached on the Events; made when ``make`` (else None when not made yet)."""
+    orders = ev.__dict__.setdefault("_user_order", {})
+    if first not in orders and make:
+        orders[first] = sorted_rows(ev, ev.user, ev.num_users, None, nthreads, first,
+                                    copies=True, payload=ev.event)
+    return orders.get(first)
+
+
+def _order_at_hand(ev: Events, first: int) -> bool:
+    """Whether the users' order from ``first`` is made or planned (plan_user_order)."""
+    return first in ev.__dict__.get("_user_order", {}) or ev.__dict__.get(
+        "_user_order_planned", False)
+
 def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None,
                    value=None, flags=None, nthreads: int = 1):
     """Each actor's selected rows sorted by (local day, time, row), as sorted copies
@@ -356,10 +396,7 @@ def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None
     when the mask keeps over a quarter of the rows. An event filter's mask is read off the
     sorted codes (no gather), and event codes asked for as ``value`` come from them too."""
     if actor is ev.user:
-        base = ev.__dict__.setdefault("_user_order", {}).get(first)
-        if base is None and mask is None:
-            base = ev._user_order[first] = sorted_rows(ev, actor, n_actors, None, nthreads,
-                                                       first, copies=True, payload=ev.event)
+        base = user_order(ev, first, nthreads, make=mask is None)
         # a selection of a few rows sorts faster on its own than the whole order filters
         if base is not None and (mask is None or 4 * np.count_nonzero(mask) > len(base[1])):
             offsets, rows, dayoff, ts = base[:4]

@@ -80,6 +80,10 @@ def compute_metrics(config, ev, end_day: dt.date | None, timer: Callable,
     m = {k: v for k, v in config.metrics.items() if families is None or k in families}
     cols = config.source.columns
     kw = {"end_day": end_day}
+    # sessions or an engagement score on all events sort every row by user, day and time:
+    # the metrics before them read the users' days and first rows off that order too
+    if any(f in m and m[f].events is None for f in ("sessions", "engagement_score")):
+        ec.plan_user_order(ev)
     if "active_users" in m:
         o = m["active_users"]
         with timer("active_users"):

@@ -100,3 +100,63 @@ def test_prepared_log_in_time_order_and_shuffled_agree(threads):
     by_id_a = dict(zip(ev_a.user_ids().to_pylist(), zip(d_a.tolist(), f_a.tolist())))
     by_id_b = dict(zip(ev_b.user_ids().to_pylist(), zip(d_b.tolist(), f_b.tolist())))
     assert by_id_a == by_id_b and len(by_id_a) == len(set(ids.tolist()))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_days_of_sorted_equal_actor_days(threads):
+    """Each user's distinct days read off their rows sorted by day (_grouped.days_of_sorted)
+    equal _activity.actor_days, users without rows included."""
+    from engage_core import _activity, _grouped
+
+    rng = np.random.default_rng(30 + threads)
+    n, n_users, n_days = 20_000, 700, 90
+    user = rng.integers(0, n_users - 5, n).astype(np.int32)  # the last users have no row
+    day = rng.integers(0, n_days, n).astype(np.int32)
+    order = np.lexsort((day, user))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(user, minlength=n_users))])
+    got = _grouped.days_of_sorted(offsets.astype(np.int64), day[order], threads)
+    want = _activity.actor_days(user, day, None, n_users, n_days, threads, 0)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    empty = _grouped.days_of_sorted(np.zeros(4, np.int64), np.zeros(0, np.int32), threads)
+    assert empty[0].tolist() == [0, 0, 0, 0] and len(empty[1]) == 0
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_metrics_read_off_the_planned_user_order_are_the_same(shuffle, threads, monkeypatch):
+    """With plan_user_order (a run that sorts every row by user), the users' days and first
+    rows are read off that order: stickiness, lifecycle, first week and rolling retention
+    equal those of events without the plan, bit for bit, and the order is made once."""
+    rng = np.random.default_rng(5)
+    n = 6_000
+    ts = np.sort(rng.integers(1_735_689_600, 1_735_689_600 + 70 * 86_400, n)) * 1_000_000
+    table = pa.table({"user_id": rng.integers(0, 400, n) * 7_777_777_777,
+                      "ts": pa.array(ts, pa.timestamp("us")),
+                      "event": rng.choice(["view", "buy"], n)})
+    if shuffle:
+        table = table.take(rng.permutation(n))
+    cal = ec.Calendar(timezone="America/New_York")
+
+    def run(plan):
+        ev = ec.prepare_events(table, calendar=cal, threads=threads)
+        if plan:
+            ec.plan_user_order(ev)
+        out = [ec.stickiness(ev, period="week"), ec.lifecycle(ev), ec.first_week(ev),
+               ec.retention(ev, window="rolling", max_offset=5), ec.sessions(ev)]
+        return out, ev
+
+    plain, ev_plain = run(False)
+    from engage_core import _activity
+
+    def refuse(*a, **k):
+        raise AssertionError("a pass over the rows the users' order serves")
+
+    for mod, name in ((_cohorts, "first_rows"), (_cohorts, "first_rows_in_order"),
+                      (_activity, "actor_days")):
+        monkeypatch.setattr(mod, name, refuse)
+    planned, ev_planned = run(True)
+    for a, b in zip(plain, planned):
+        assert a.equals(b)
+    # the plan made the order before sessions needed it, and only once
+    assert len(ev_planned.__dict__["_user_order"]) == 1
+    assert ("user", ev_planned.first_day_number, None) in ev_planned.__dict__["_days_cache"]

@@ -1,0 +1,102 @@
+# Kernels over rows grouped first: the users of each day (day bitmaps of a log in no time
+# order), and each user's rows in time order (their distinct days and first row, read off
+# the order the sequence metrics sort the rows in).
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+
+from engage_core._hash cimport actor_chunk, zero_fill
+
+import numpy as np
+
+
+# a log in no time order of at least this many rows: its users grouped by day first
+BY_DAY_FROM = 1 << 16
+
+
+def bitmaps_by_day(const int32_t[::1] user, const int32_t[::1] day, const uint8_t[::1] m,
+                   bint use_mask, const int32_t[::1] od, bint use_od, int32_t first,
+                   int n_days, int64_t words, int nthreads):
+    """day_bitmaps of a log in no time order: its users grouped by day (or period) first, a
+    counting sort whose few hundred write streams stay in cache, then each day's bits set
+    by one thread in that day's bitmap alone (in cache) with no atomic. Setting each row's
+    bit where it falls reads and writes all the bitmaps at random (10M shuffled rows, 180
+    days, 1M users: 22 MB)."""
+    cdef int64_t n = user.shape[0], i, a, b, j, acc, total
+    cdef int64_t[:, ::1] at = np.zeros((nthreads, n_days + 1), dtype=np.int64)
+    cdef int64_t[::1] start = np.zeros(n_days + 1, dtype=np.int64)
+    cdef uint64_t[:, ::1] bits = np.empty((max(n_days, 1), max(words, 1)), dtype=np.uint64)
+    cdef int32_t[::1] grouped
+    cdef int32_t d, u
+    cdef int t
+    cdef uint64_t* row
+    with nogil:
+        zero_fill(&bits[0, 0], bits.shape[0] * bits.shape[1] * sizeof(uint64_t), nthreads)
+        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+            for i in range(n * t // nthreads, n * (t + 1) // nthreads):
+                if user[i] >= 0 and (not use_mask or m[i]):
+                    d = day[i] - first
+                    at[t, od[d] if use_od else d] += 1
+        # each thread's place in each day's group: the day's start, then earlier threads'
+        acc = 0
+        for d in range(n_days):
+            start[d] = acc
+            for t in range(nthreads):
+                j = at[t, d]
+                at[t, d] = acc
+                acc = acc + j
+        start[n_days] = acc
+    total = start[n_days]
+    grouped = np.empty(max(total, 1), dtype=np.int32)
+    with nogil:
+        for t in prange(nthreads, num_threads=nthreads, schedule="static"):
+            for i in range(n * t // nthreads, n * (t + 1) // nthreads):
+                u = user[i]
+                if u >= 0 and (not use_mask or m[i]):
+                    d = day[i] - first
+                    if use_od:
+                        d = od[d]
+                    grouped[at[t, d]] = u
+                    at[t, d] += 1
+        for d in prange(n_days, num_threads=nthreads, schedule="dynamic", chunksize=1):
+            row = &bits[d, 0]
+            for j in range(start[d], start[d + 1]):
+                u = grouped[j]
+                row[u >> 6] |= (<uint64_t>1) << (u & 63)
+    return np.asarray(bits)[:n_days]
+
+
+def days_of_sorted(const int64_t[::1] offsets, const int32_t[::1] dayoff, int nthreads):
+    """Each user's distinct days as CSR ``(offsets[n_users + 1], days)``, as
+    _activity.actor_days gives them, read off the users' rows sorted by day (``offsets``:
+    each user's rows; ``dayoff``: their day offsets in that order, non-decreasing within a
+    user): two passes in row order instead of a bitset per user written at random."""
+    cdef int64_t n_users = offsets.shape[0] - 1, u, j, cnt, acc
+    cdef int64_t[::1] out_off = np.zeros(n_users + 1, dtype=np.int64)
+    cdef int32_t[::1] days
+    cdef int32_t prev
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_users, nthreads)):
+            cnt = 0
+            prev = -1
+            for j in range(offsets[u], offsets[u + 1]):
+                if dayoff[j] != prev:
+                    cnt = cnt + 1
+                    prev = dayoff[j]
+            out_off[u + 1] = cnt
+        acc = 0
+        for u in range(n_users):
+            acc = acc + out_off[u + 1]
+            out_off[u + 1] = acc
+    days = np.empty(max(out_off[n_users], 1), dtype=np.int32)
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_users, nthreads)):
+            cnt = out_off[u]
+            prev = -1
+            for j in range(offsets[u], offsets[u + 1]):
+                if dayoff[j] != prev:
+                    days[cnt] = dayoff[j]
+                    cnt = cnt + 1
+                    prev = dayoff[j]
+    return np.asarray(out_off), np.asarray(days)[:out_off[n_users]]
