@@ -4,7 +4,7 @@
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
-from engage_core._hash cimport actor_chunk, zero_fill
+from engage_core._hash cimport actor_chunk, count_runs, thread_places, zero_fill
 
 import numpy as np
 
@@ -21,7 +21,7 @@ def bitmaps_by_day(const int32_t[::1] user, const int32_t[::1] day, const uint8_
     by one thread in that day's bitmap alone (in cache) with no atomic. Setting each row's
     bit where it falls reads and writes all the bitmaps at random (10M shuffled rows, 180
     days, 1M users: 22 MB)."""
-    cdef int64_t n = user.shape[0], i, a, b, j, acc, total
+    cdef int64_t n = user.shape[0], i, j, total
     cdef int64_t[:, ::1] at = np.zeros((nthreads, n_days + 1), dtype=np.int64)
     cdef int64_t[::1] start = np.zeros(n_days + 1, dtype=np.int64)
     cdef uint64_t[:, ::1] bits = np.empty((max(n_days, 1), max(words, 1)), dtype=np.uint64)
@@ -36,15 +36,7 @@ def bitmaps_by_day(const int32_t[::1] user, const int32_t[::1] day, const uint8_
                 if user[i] >= 0 and (not use_mask or m[i]):
                     d = day[i] - first
                     at[t, od[d] if use_od else d] += 1
-        # each thread's place in each day's group: the day's start, then earlier threads'
-        acc = 0
-        for d in range(n_days):
-            start[d] = acc
-            for t in range(nthreads):
-                j = at[t, d]
-                at[t, d] = acc
-                acc = acc + j
-        start[n_days] = acc
+        thread_places(&at[0, 0], at.shape[1], nthreads, n_days, &start[0])
     total = start[n_days]
     grouped = np.empty(max(total, 1), dtype=np.int32)
     with nogil:
@@ -77,13 +69,7 @@ def days_of_sorted(const int64_t[::1] offsets, const int32_t[::1] dayoff, int nt
     with nogil:
         for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
                         chunksize=actor_chunk(n_users, nthreads)):
-            cnt = 0
-            prev = -1
-            for j in range(offsets[u], offsets[u + 1]):
-                if dayoff[j] != prev:
-                    cnt = cnt + 1
-                    prev = dayoff[j]
-            out_off[u + 1] = cnt
+            out_off[u + 1] = count_runs(&dayoff[0], offsets[u], offsets[u + 1])
         acc = 0
         for u in range(n_users):
             acc = acc + out_off[u + 1]

@@ -1,7 +1,7 @@
 # Shared inline helpers for the kernels: hashing, floor division, large allocations and a
 # distinct-count estimate (to size hash tables once).
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
@@ -171,3 +171,29 @@ cdef inline bint next_piece(RowWalk* w, const int64_t[::1] start) noexcept nogil
     w.lo = w.hi
     w.hi = min(w.end, start[w.chunk + 1])
     return True
+
+
+cdef inline int64_t count_runs(const int32_t* v, int64_t a, int64_t b) noexcept nogil:
+    """How many runs of equal neighbours ``v[a:b]`` holds (an actor's sorted periods or
+    days: how many distinct ones)."""
+    cdef int64_t j, cnt = 0
+    for j in range(a, b):
+        if j == a or v[j] != v[j - 1]:
+            cnt += 1
+    return cnt
+
+
+cdef inline void thread_places(int64_t* counts, int64_t stride, int nthreads, int64_t size,
+                               int64_t* offsets) noexcept nogil:
+    """A counting sort's places: ``counts[t * stride + k]`` (thread t's rows of group k)
+    becomes thread t's first place in group k (the group's start, then the earlier
+    threads' rows), and ``offsets[0..size]`` the groups' starts and the total."""
+    cdef int64_t k, acc = 0, c
+    cdef int t
+    for k in range(size):
+        offsets[k] = acc
+        for t in range(nthreads):
+            c = counts[t * stride + k]
+            counts[t * stride + k] = acc
+            acc += c
+    offsets[size] = acc

@@ -11,8 +11,8 @@ from libc.math cimport NAN, fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from engage_core._columns cimport Int64Chunks
-from engage_core._hash cimport (RowWalk, actor_chunk, next_piece, thread_rows, touch_pages,
-                                zero_fill)
+from engage_core._hash cimport (RowWalk, actor_chunk, count_runs, next_piece, thread_places,
+                                thread_rows, touch_pages, zero_fill)
 from engage_core._rowsort cimport RowKey, sort_rowkeys
 
 import numpy as np
@@ -362,14 +362,7 @@ def runs(const int64_t[::1] offsets, const int32_t[::1] period, const int64_t[::
     with nogil:
         for a in prange(n_actors, num_threads=nthreads, schedule="dynamic",
                         chunksize=actor_chunk(n_actors, nthreads)):
-            cnt = 0
-            cur = -1
-            for j in range(offsets[a], offsets[a + 1]):
-                p = period[j]
-                if cnt == 0 or p != cur:
-                    cnt = cnt + 1
-                    cur = p
-            start[a + 1] = cnt
+            start[a + 1] = count_runs(&period[0], offsets[a], offsets[a + 1])
         for a in range(n_actors):
             start[a + 1] += start[a]
     cdef int64_t total = start[n_actors]
@@ -564,7 +557,7 @@ def group_values(const int64_t[::1] index, int64_t size, const group_t[::1] valu
     in ``[0, size)``; int64 or float64 values). With few groups for the values, each
     thread counts and places a contiguous range of them (a group's values stay in input
     order; tally's revenue sums, 1M values: one thread was 3 ms of a pipeline)."""
-    cdef int64_t n = index.shape[0], i, k, acc
+    cdef int64_t n = index.shape[0], i, k
     cdef int T = nthreads if nthreads > 1 and n >= 1 << 16 and size * nthreads <= n else 1
     cdef int t
     cdef int64_t[::1] offsets = np.zeros(size + 1, dtype=np.int64)
@@ -574,14 +567,7 @@ def group_values(const int64_t[::1] index, int64_t size, const group_t[::1] valu
         for t in prange(T, num_threads=T, schedule="static"):
             for i in range(n * t // T, n * (t + 1) // T):
                 fill[t, index[i]] += 1
-        acc = 0
-        for k in range(size):  # each thread's first place in each group
-            offsets[k] = acc
-            for t in range(T):
-                i = fill[t, k]
-                fill[t, k] = acc
-                acc = acc + i
-        offsets[size] = acc
+        thread_places(&fill[0, 0], fill.shape[1], T, size, &offsets[0])
         for t in prange(T, num_threads=T, schedule="static"):
             for i in range(n * t // T, n * (t + 1) // T):
                 k = index[i]
