@@ -362,7 +362,6 @@ cdef bint mostly_ordered(const int32_t[::1] day) noexcept nogil:
     return 10 * up >= 9 * pairs
 
 
-
 def day_bitmaps(const int32_t[::1] user, const int32_t[::1] day, mask, int64_t n_users,
                 int n_days, int nthreads, int32_t first=0, of_day=None, thread_days=None,
                 by_day=None):

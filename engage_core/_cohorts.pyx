@@ -159,7 +159,6 @@ def _first_rows_plain(const int32_t[::1] user, const int64_t[::1] ts, const int3
     return np.asarray(best_day), np.zeros(n_users, dtype=np.int32), np.asarray(best_ts)
 
 
-
 def first_rows_in_order(const int32_t[::1] user, const int64_t[::1] ts,
                         const int32_t[::1] day, int32_t day_shift, int64_t n_users,
                         int nthreads):

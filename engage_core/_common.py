@@ -63,7 +63,6 @@ def day_offsets(ev: Events, first: int) -> np.ndarray:
     return cache[first]
 
 
-
 def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
     """Each user's first qualifying row (``_cohorts.first_rows``): ``(first_day offset from
     ``first``, first_seg, first_ts)``. Without a mask, segments or sub-microsecond parts, a
@@ -85,6 +84,7 @@ def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
     return _cohorts.first_rows(ev.user, ev.ts, day_offsets(ev, first), mask,
                                None if seg is None else seg.codes, ev.num_users, nthreads,
                                ev.ts_rem)
+
 
 def cohort_periods(first_day: np.ndarray, of_day: np.ndarray, nthreads: int) -> np.ndarray:
     """Each user's cohort period (int32): ``of_day`` of their first day offset, -1 for
@@ -168,9 +168,7 @@ def names_key(names):
 def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"):
     """CSR of each user's distinct qualifying days (cached per event filter on the Events,
     so metrics of one run that share a filter share the pass)."""
-    from engage_core import _activity
-
-    from engage_core import _grouped
+    from engage_core import _activity, _grouped
 
     cache = ev.__dict__.setdefault("_days_cache", {})
     key = ("user", first, names_key(names))
@@ -357,7 +355,6 @@ def period_of_rows(ev: Events, pm, first: int) -> np.ndarray:
     return cache[key][0]
 
 
-
 def plan_user_order(ev: Events) -> None:
     """Tell the metrics to come that a run will sort every row by user, day and time
     (sessions, or an engagement score, on all events): the first metric that can read what
@@ -381,6 +378,7 @@ def _order_at_hand(ev: Events, first: int) -> bool:
     """Whether the users' order from ``first`` is made or planned (plan_user_order)."""
     return first in ev.__dict__.get("_user_order", {}) or ev.__dict__.get(
         "_user_order_planned", False)
+
 
 def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None,
                    value=None, flags=None, nthreads: int = 1):

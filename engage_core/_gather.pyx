@@ -71,7 +71,7 @@ def take(const pos_t[::1] sel, const take_t[::1] values, int nthreads=1, int64_t
     took 15-20 ms there). Raises IndexError for a position outside ``values``.
 
     int32 positions take a branch-free loop built per CPU level (vector gathers: an event
-    mask over 10M rows in 4 ms instead of 17 on one thread)."""
+    mask over 10M rows in 7 ms instead of 17 on one thread)."""
     cdef int64_t n = sel.shape[0], m = values.shape[0], i, k, a, b
     cdef int64_t bad = 0
     cdef int th

@@ -65,7 +65,6 @@ def days_of_sorted(const int64_t[::1] offsets, const int32_t[::1] dayoff, int nt
     cdef int64_t n_users = offsets.shape[0] - 1, u, j, cnt, acc
     cdef int64_t[::1] out_off = np.zeros(n_users + 1, dtype=np.int64)
     cdef int32_t[::1] days
-    cdef int32_t prev
     with nogil:
         for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
                         chunksize=actor_chunk(n_users, nthreads)):
@@ -79,10 +78,8 @@ def days_of_sorted(const int64_t[::1] offsets, const int32_t[::1] dayoff, int nt
         for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
                         chunksize=actor_chunk(n_users, nthreads)):
             cnt = out_off[u]
-            prev = -1
             for j in range(offsets[u], offsets[u + 1]):
-                if dayoff[j] != prev:
+                if j == offsets[u] or dayoff[j] != dayoff[j - 1]:  # as count_runs
                     days[cnt] = dayoff[j]
                     cnt = cnt + 1
-                    prev = dayoff[j]
     return np.asarray(out_off), np.asarray(days)[:out_off[n_users]]
