@@ -68,7 +68,7 @@ def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
     ``first``, first_seg, first_ts)``. Without a mask, segments or sub-microsecond parts, a
     log in time order is read in two streaming passes (``first_rows_in_order``), and with the
     users' time order at hand (``plan_user_order``) each user's first row is read off it."""
-    if mask is None and seg is None and ev.ts_rem is None and _order_at_hand(ev, first):
+    if mask is None and seg is None and ev.ts_rem is None and order_at_hand(ev, first):
         # each user's first row heads their rows in the users' time order
         offsets, _, dayoff, ts = user_order(ev, first, nthreads)[:4]
         has = offsets[1:] > offsets[:-1]
@@ -172,7 +172,7 @@ def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"
 
     cache = ev.__dict__.setdefault("_days_cache", {})
     key = ("user", first, names_key(names))
-    if key not in cache and names is None and _order_at_hand(ev, first):
+    if key not in cache and names is None and order_at_hand(ev, first):
         # read off the users' time order (made or to be made for the run anyway)
         base = user_order(ev, first, nthreads)
         cache[key] = _grouped.days_of_sorted(base[0], base[2], nthreads)
@@ -374,7 +374,7 @@ def user_order(ev: Events, first: int, nthreads: int, make: bool = True):
     return orders.get(first)
 
 
-def _order_at_hand(ev: Events, first: int) -> bool:
+def order_at_hand(ev: Events, first: int) -> bool:
     """Whether the users' order from ``first`` is made or planned (plan_user_order)."""
     return first in ev.__dict__.get("_user_order", {}) or ev.__dict__.get(
         "_user_order_planned", False)

@@ -83,3 +83,51 @@ def days_of_sorted(const int64_t[::1] offsets, const int32_t[::1] dayoff, int nt
                     days[cnt] = dayoff[j]
                     cnt = cnt + 1
     return np.asarray(out_off), np.asarray(days)[:out_off[n_users]]
+
+
+def split_by_slot(const int64_t[::1] offsets, const int32_t[::1] codes,
+                  const int64_t[::1] slot_of, int64_t n_slots, const int64_t[::1] ts,
+                  const int32_t[::1] dayoff, const int32_t[::1] of_day, rows, int nthreads):
+    """The users' time order split by slot: what sort_rows gives for the key ``user *
+    n_slots + slot`` (``slot_of[code + 1]``, -1: no slot, left out), read off the users'
+    rows already sorted by time (``offsets``, ``codes``, ``ts``, ``dayoff``: the order's
+    CSR and copies) instead of sorted again: ``(offsets[n_users * n_slots + 1], times,
+    periods (of_day of the day offsets), rows or None)``, each key's rows in time order.
+    ``rows``: the order's row numbers (int32), to carry along, or None."""
+    cdef int64_t n_users = offsets.shape[0] - 1, u, j, k, s, p
+    cdef int64_t n_keys = n_users * n_slots
+    cdef int64_t[::1] at = np.zeros(n_keys + 1, dtype=np.int64)
+    cdef bint carry = rows is not None
+    cdef const int32_t[::1] rv = rows if carry else np.zeros(1, dtype=np.int32)
+    cdef int64_t[::1] out_ts
+    cdef int32_t[::1] out_per
+    cdef int32_t[::1] out_rows
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_users, nthreads)):
+            k = u * n_slots + 1  # the user's first key's count
+            for j in range(offsets[u], offsets[u + 1]):
+                s = slot_of[codes[j] + 1]
+                if s >= 0:
+                    at[k + s] += 1
+        for k in range(n_keys):
+            at[k + 1] += at[k]
+    key_offsets = np.asarray(at).copy()
+    out_ts = np.empty(max(at[n_keys], 1), dtype=np.int64)
+    out_per = np.empty(max(at[n_keys], 1), dtype=np.int32)
+    out_rows = np.empty(max(at[n_keys], 1) if carry else 1, dtype=np.int32)
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="dynamic",
+                        chunksize=actor_chunk(n_users, nthreads)):
+            for j in range(offsets[u], offsets[u + 1]):
+                s = slot_of[codes[j] + 1]
+                if s >= 0:
+                    p = at[u * n_slots + s]
+                    at[u * n_slots + s] = p + 1
+                    out_ts[p] = ts[j]
+                    out_per[p] = of_day[dayoff[j]]
+                    if carry:
+                        out_rows[p] = rv[j]
+    total = key_offsets[n_keys]
+    return (key_offsets, np.asarray(out_ts)[:total], np.asarray(out_per)[:total],
+            np.asarray(out_rows)[:total] if carry else None)

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _funnels
+from engage_core import _funnels, _grouped
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -71,14 +71,23 @@ def funnel(ev: Events, *, name, steps, conversion_window=7 * 86400, period="week
         for code, ev_name in enumerate(ev.event_names):
             if ev_name in slot_names:
                 lut[code + 1] = slot_names.index(ev_name)
-        wide = ev.num_users * n_slots >= 2**31
-        key = _funnels.slot_keys(ev.user, ev.event, lut, n_slots,
-                                 np.empty(ev.num_rows, np.int64 if wide else np.int32), nthreads)
-        # each (user, slot)'s rows in time order, with their times and periods in that order
-        offsets, rows, _, tsr, periods = c.sorted_rows(
-            ev, key, ev.num_users * n_slots, None, nthreads, copies=True,
-            payload=c.period_of_rows(ev, pm, first))
-        del key
+        # each (user, slot)'s rows in time order, with their times and periods in that order:
+        # read off the users' time order when the run has it, else sorted by that key
+        base = c.user_order(ev, first, nthreads, make=c.order_at_hand(ev, first))
+        if base is not None and len(base) > 4 and base[1].dtype == np.int32:
+            offsets, tsr, periods, rows = _grouped.split_by_slot(
+                base[0], base[4], lut, n_slots, base[3], base[2],
+                np.ascontiguousarray(pm.of_day, dtype=np.int32),
+                None if seg is None else base[1], nthreads)
+        else:
+            wide = ev.num_users * n_slots >= 2**31
+            key = _funnels.slot_keys(ev.user, ev.event, lut, n_slots,
+                                     np.empty(ev.num_rows, np.int64 if wide else np.int32),
+                                     nthreads)
+            offsets, rows, _, tsr, periods = c.sorted_rows(
+                ev, key, ev.num_users * n_slots, None, nthreads, copies=True,
+                payload=c.period_of_rows(ev, pm, first))
+            del key
         hist = _funnels.best_steps(
             offsets, tsr, periods,
             None if seg is None else np.ascontiguousarray(seg.codes[rows]),

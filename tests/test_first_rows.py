@@ -125,24 +125,29 @@ def test_days_of_sorted_equal_actor_days(threads):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_metrics_read_off_the_planned_user_order_are_the_same(shuffle, threads, monkeypatch):
     """With plan_user_order (a run that sorts every row by user), the users' days and first
-    rows are read off that order: stickiness, lifecycle, first week and rolling retention
-    equal those of events without the plan, bit for bit, and the order is made once."""
+    rows are read off that order, and funnels split it by step instead of sorting again:
+    stickiness, lifecycle, first week, rolling retention and funnels (with a breakdown
+    too) equal those of events without the plan, bit for bit, and the order is made once."""
     rng = np.random.default_rng(5)
     n = 6_000
     ts = np.sort(rng.integers(1_735_689_600, 1_735_689_600 + 70 * 86_400, n)) * 1_000_000
     table = pa.table({"user_id": rng.integers(0, 400, n) * 7_777_777_777,
                       "ts": pa.array(ts, pa.timestamp("us")),
-                      "event": rng.choice(["view", "buy"], n)})
+                      "event": rng.choice(["view", "buy", "open"], n),
+                      "platform": rng.choice(["ios", "web"], n)})
     if shuffle:
         table = table.take(rng.permutation(n))
     cal = ec.Calendar(timezone="America/New_York")
 
     def run(plan):
-        ev = ec.prepare_events(table, calendar=cal, threads=threads)
+        ev = ec.prepare_events(table, calendar=cal, threads=threads, breakdowns=["platform"])
         if plan:
             ec.plan_user_order(ev)
         out = [ec.stickiness(ev, period="week"), ec.lifecycle(ev), ec.first_week(ev),
-               ec.retention(ev, window="rolling", max_offset=5), ec.sessions(ev)]
+               ec.retention(ev, window="rolling", max_offset=5),
+               ec.funnel(ev, name="f", steps=["view", "buy", "view"], conversion_window=86400),
+               ec.funnel(ev, name="g", steps=["buy", "view"], breakdown="platform"),
+               ec.sessions(ev)]
         return out, ev
 
     plain, ev_plain = run(False)
@@ -151,8 +156,10 @@ def test_metrics_read_off_the_planned_user_order_are_the_same(shuffle, threads, 
     def refuse(*a, **k):
         raise AssertionError("a pass over the rows the users' order serves")
 
+    from engage_core import _funnels
+
     for mod, name in ((_cohorts, "first_rows"), (_cohorts, "first_rows_in_order"),
-                      (_activity, "actor_days")):
+                      (_activity, "actor_days"), (_funnels, "slot_keys")):
         monkeypatch.setattr(mod, name, refuse)
     planned, ev_planned = run(True)
     for a, b in zip(plain, planned):
