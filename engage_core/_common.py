@@ -68,15 +68,16 @@ def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
     ``first``, first_seg, first_ts)``. Without a mask, segments or sub-microsecond parts, a
     log in time order is read in two streaming passes (``first_rows_in_order``), and with the
     users' time order at hand (``plan_user_order``) each user's first row is read off it."""
-    if mask is None and seg is None and ev.ts_rem is None and order_at_hand(ev, first):
+    plain = mask is None and seg is None and ev.ts_rem is None
+    base = shared_order(ev, first, nthreads) if plain else None
+    if base is not None and len(base[3]):
         # each user's first row heads their rows in the users' time order
-        offsets, _, dayoff, ts = user_order(ev, first, nthreads)[:4]
-        has = offsets[1:] > offsets[:-1]
-        head = np.minimum(offsets[:-1], max(len(ts) - 1, 0))
-        if len(ts):
-            return (np.where(has, _gather.take(head, dayoff, nthreads), -1).astype(np.int32),
-                    np.zeros(ev.num_users, dtype=np.int32), _gather.take(head, ts, nthreads))
-    if mask is None and seg is None and ev.ts_rem is None:
+        offsets, _, dayoff, ts = base[:4]
+        head = np.minimum(offsets[:-1], len(ts) - 1)
+        return (np.where(offsets[1:] > offsets[:-1], _gather.take(head, dayoff, nthreads),
+                         -1).astype(np.int32),
+                np.zeros(ev.num_users, dtype=np.int32), _gather.take(head, ts, nthreads))
+    if plain:
         found = _cohorts.first_rows_in_order(ev.user, ev.ts, ev.day, -first, ev.num_users,
                                              nthreads)
         if found is not None:
@@ -172,9 +173,8 @@ def user_days(ev: Events, first: int, names, nthreads: int, role: str = "events"
 
     cache = ev.__dict__.setdefault("_days_cache", {})
     key = ("user", first, names_key(names))
-    if key not in cache and names is None and order_at_hand(ev, first):
-        # read off the users' time order (made or to be made for the run anyway)
-        base = user_order(ev, first, nthreads)
+    base = shared_order(ev, first, nthreads) if key not in cache and names is None else None
+    if base is not None:  # read off the users' time order (made for the run anyway)
         cache[key] = _grouped.days_of_sorted(base[0], base[2], nthreads)
     if key not in cache:
         mask = ev.event_mask(names, role)
@@ -374,10 +374,10 @@ def user_order(ev: Events, first: int, nthreads: int, make: bool = True):
     return orders.get(first)
 
 
-def order_at_hand(ev: Events, first: int) -> bool:
-    """Whether the users' order from ``first`` is made or planned (plan_user_order)."""
-    return first in ev.__dict__.get("_user_order", {}) or ev.__dict__.get(
-        "_user_order_planned", False)
+def shared_order(ev: Events, first: int, nthreads: int):
+    """``user_order`` when a metric made it already or the run plans it (plan_user_order:
+    then made now), else None: what a metric that could do without it reads it from."""
+    return user_order(ev, first, nthreads, make=ev.__dict__.get("_user_order_planned", False))
 
 
 def sorted_records(ev: Events, actor, n_actors: int, mask, first: int, prow=None,

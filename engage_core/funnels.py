@@ -73,7 +73,7 @@ def funnel(ev: Events, *, name, steps, conversion_window=7 * 86400, period="week
                 lut[code + 1] = slot_names.index(ev_name)
         # each (user, slot)'s rows in time order, with their times and periods in that order:
         # read off the users' time order when the run has it, else sorted by that key
-        base = c.user_order(ev, first, nthreads, make=c.order_at_hand(ev, first))
+        base = c.shared_order(ev, first, nthreads)
         if base is not None and len(base) > 4 and base[1].dtype == np.int32:
             offsets, tsr, periods, rows = _grouped.split_by_slot(
                 base[0], base[4], lut, n_slots, base[3], base[2],
