@@ -1,14 +1,19 @@
-# Dense ids for byte strings (Arrow string / binary values): one hash table whose slots
-# hold each value's full hash, its place in an arena of value bytes and its id.
+# Dense ids for byte strings (Arrow string / binary values): one hash table of 8-byte slots
+# (the top half of a value's hash and its id); each value's full hash, place in an arena of
+# value bytes and length are kept by id.
 #
 # Measured on this 2-core machine (10M UUID rows, 1M distinct): hashing and the byte-for-byte
 # check run in parallel; the pass that gives each row the id of its hash is sequential, with
-# the slot of the row 16 ahead prefetched. A partitioned table filled by all threads at
-# once (rows grouped by partition so that each table stays in cache) was tried and was
-# slower (0.66 s instead of 0.42 s): grouping the rows sends every row's bytes, offsets and
-# id to random places, three misses per row instead of one prefetched one.
+# the slot of the row 16 ahead prefetched. A random read here costs about 3 ns in a table
+# under 4 MB, 11 ns at 16 MB and 16 ns from 32 MB up (a C loop, prefetched 16 ahead):
+# slots of 24 bytes (hash, place, length, id: a 48 MB table) took 0.30-0.39 s for that pass,
+# 8-byte slots (16 MB) 0.20-0.25 s; the whole encode 0.68 -> 0.46 s on 2 threads. A
+# partitioned table filled by all threads at once (rows grouped by partition so that each
+# table stays in cache) was tried and was slower (0.66 s instead of 0.42 s): grouping the
+# rows sends every row's bytes, offsets and id to random places, three misses per row
+# instead of one prefetched one.
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -79,10 +84,12 @@ cdef inline bint same_bytes(const uint8_t* a, const uint8_t* b, int64_t n) noexc
 
 
 ctypedef struct BSlot:
-    uint64_t hash
-    int64_t off      # where the value's bytes start in the arena
-    int32_t length
+    uint32_t tag     # the top 32 bits of the value's hash (the slot comes from the low bits)
     int32_t id       # -1: empty
+
+
+cdef inline uint32_t tag_of(uint64_t h) noexcept nogil:
+    return <uint32_t>(h >> 32)
 
 
 cdef class BytesIndex:
@@ -90,12 +97,15 @@ cdef class BytesIndex:
     first appearance, except that a value whose 64-bit hash collides with an earlier
     value's gets its id at the end of its batch).
 
-    Open addressing, linear probing, at most half full. A slot holds the value's full 64-bit
-    hash, its place in the arena and its id. Encoding a batch (``_encode_bytes``) touches
-    one prefetched slot per row in its only sequential pass; hashing and the byte-for-byte
-    check of every row against its id's value run in parallel, so ids are exact.
+    Open addressing, linear probing, at most half full. A slot is 8 bytes: the top half of
+    the value's hash and its id (a million values: a 16 MB table, which stays in the
+    cache; full hashes, places and lengths are kept by id). Encoding a batch
+    (``_encode_bytes``) touches one prefetched slot per row in its only sequential pass;
+    hashing and the byte-for-byte check of every row against its id's value run in
+    parallel, so ids are exact.
     """
     cdef BSlot* slots
+    cdef uint64_t* id_hash
     cdef int64_t* id_off
     cdef uint8_t* arena
     cdef int64_t arena_len
@@ -103,6 +113,8 @@ cdef class BytesIndex:
     cdef int64_t cap
     cdef int64_t id_cap
     cdef int64_t size
+    cdef int64_t width   # every value's length when they all have one (-1: none yet or mixed)
+    cdef bint mixed
 
     def __cinit__(self, int64_t expected=1024):
         cdef int64_t cap = 1024
@@ -112,18 +124,23 @@ cdef class BytesIndex:
         self.slots = <BSlot*>big_alloc(cap * sizeof(BSlot))
         self.id_cap = cap // 2
         self.id_off = <int64_t*>malloc((self.id_cap + 1) * sizeof(int64_t))
+        self.id_hash = <uint64_t*>malloc((self.id_cap + 1) * sizeof(uint64_t))
         self.arena_cap = 1 << 16
         self.arena = <uint8_t*>malloc(self.arena_cap)
-        if self.slots == NULL or self.id_off == NULL or self.arena == NULL:
+        if (self.slots == NULL or self.id_off == NULL or self.id_hash == NULL
+                or self.arena == NULL):
             raise MemoryError()
         memset(self.slots, 0xff, cap * sizeof(BSlot))
         self.id_off[0] = 0
         self.arena_len = 0
         self.size = 0
+        self.width = -1
+        self.mixed = False
 
     def __dealloc__(self):
         free(self.slots)
         free(self.id_off)
+        free(self.id_hash)
         free(self.arena)
 
     def __len__(self):
@@ -139,7 +156,7 @@ cdef class BytesIndex:
     cdef int _table_back(self) noexcept nogil:
         # The hash table again after release_table: an empty one (_grow_to, with no old
         # slots to move), every value by id put back (ids kept).
-        cdef int64_t i, s, ln
+        cdef int64_t i, s
         cdef uint64_t h
         if self.slots != NULL:
             return 0
@@ -147,14 +164,11 @@ cdef class BytesIndex:
         if self._grow_to(table_cap(1024, self.size)) != 0:
             return -1
         for i in range(self.size):
-            ln = self.id_off[i + 1] - self.id_off[i]
-            h = hash_bytes(self.arena + self.id_off[i], ln)
+            h = self.id_hash[i]
             s = <int64_t>(h & <uint64_t>(self.cap - 1))
             while self.slots[s].id != -1:
                 s = (s + 1) & (self.cap - 1)
-            self.slots[s].hash = h
-            self.slots[s].off = self.id_off[i]
-            self.slots[s].length = <int32_t>ln
+            self.slots[s].tag = tag_of(h)
             self.slots[s].id = <int32_t>i
         return 0
 
@@ -182,10 +196,14 @@ cdef class BytesIndex:
         cdef int64_t m = new_cap - 1
         cdef BSlot* ns = <BSlot*>big_alloc(new_cap * sizeof(BSlot))
         cdef int64_t* no = <int64_t*>realloc(self.id_off, (new_cap // 2 + 1) * sizeof(int64_t))
+        cdef uint64_t* nh
         cdef int64_t i, s
         if no != NULL:
             self.id_off = no
-        if ns == NULL or no == NULL:
+        nh = <uint64_t*>realloc(self.id_hash, (new_cap // 2 + 1) * sizeof(uint64_t))
+        if nh != NULL:
+            self.id_hash = nh
+        if ns == NULL or no == NULL or nh == NULL:
             free(ns)
             return -1
         self.id_cap = new_cap // 2
@@ -193,7 +211,7 @@ cdef class BytesIndex:
         for i in range(self.cap):
             if self.slots[i].id == -1:
                 continue
-            s = <int64_t>(self.slots[i].hash & <uint64_t>m)
+            s = <int64_t>(self.id_hash[self.slots[i].id] & <uint64_t>m)
             while ns[s].id != -1:
                 s = (s + 1) & m
             ns[s] = self.slots[i]
@@ -230,36 +248,21 @@ cdef class BytesIndex:
                     self.arena_cap = new_cap
                 if n:
                     memcpy(self.arena + self.arena_len, p, n)
-                slot.hash = h
-                slot.off = self.arena_len
-                slot.length = <int32_t>n
+                slot.tag = tag_of(h)
                 slot.id = <int32_t>self.size
+                if self.size == 0 and not self.mixed:
+                    self.width = n
+                elif n != self.width:
+                    self.width = -1
+                    self.mixed = True
+                self.id_hash[self.size] = h
                 self.arena_len += n
                 self.id_off[self.size + 1] = self.arena_len
                 self.size += 1
                 return slot.id
-            if slot.hash == h and slot.length == n and same_bytes(self.arena + slot.off, p, n):
-                return slot.id
-            s = (s + 1) & m
-
-    cdef int32_t _by_hash(self, uint64_t h, const uint8_t* p, int64_t n,
-                          int64_t* off) noexcept nogil:
-        # The id of the first slot with hash ``h`` and length ``n`` (inserting the value when
-        # there is none), without comparing bytes: _encode_bytes checks every row's bytes
-        # afterwards at ``off``, the stored value's place in the arena.
-        cdef int64_t m = self.cap - 1
-        cdef int64_t s = <int64_t>(h & <uint64_t>m)
-        cdef BSlot* slot
-        cdef int32_t j
-        while True:
-            slot = &self.slots[s]
-            if slot.id == -1 or (slot.hash == h and slot.length != n):
-                j = self._lookup(h, p, n)
-                if j >= 0:
-                    off[0] = self.id_off[j]
-                return j
-            if slot.hash == h:
-                off[0] = slot.off
+            if (slot.tag == tag_of(h) and self.id_hash[slot.id] == h
+                    and self.id_off[slot.id + 1] - self.id_off[slot.id] == n
+                    and same_bytes(self.arena + self.id_off[slot.id], p, n)):
                 return slot.id
             s = (s + 1) & m
 
@@ -372,11 +375,15 @@ cdef inline int64_t length_at(int64_t offs, bint wide, int64_t j) noexcept nogil
 cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
                        int nthreads) noexcept nogil:
     """Four passes: hash every value (parallel, each thread a range of rows across chunks);
-    give each row the id of its hash (one prefetched slot per row); check every row's bytes
-    against its id's stored bytes (parallel); look up exactly the rows whose bytes differ
-    (a 64-bit hash collision: practically never, but ids are exact)."""
-    cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, lo, ln, total = 0
+    give each row the id of the first slot with its hash's tag (one prefetched 8-byte slot
+    per row); check every row's length and bytes against its id's stored value (parallel);
+    look up exactly the rows that differ (a 32-bit tag collision in the same probe run:
+    practically never, but ids are exact)."""
+    cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, lo, ln, total = 0, s, m, width
     cdef int32_t r
+    cdef uint32_t t
+    cdef uint64_t h
+    cdef BSlot* slots
     cdef int th
     cdef RowWalk rw
     cdef bint wide = ch.wide
@@ -409,38 +416,68 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
         if ix._reserve(lo, ln) != 0:
             free(hbuf)
             return -1
+    # Each row gets the id of the first slot with its hash's tag (inserting the value when
+    # there is none), reading nothing but the slots: the check below compares every row's
+    # length and bytes with its id's value, and looks the rows that differ up exactly.
+    slots, m = ix.slots, ix.cap - 1
     for c in range(start.shape[0] - 1):
         s0 = start[c]
         v = <const uint8_t*><intptr_t>valid[c]
         for i in range(s0, start[c + 1]):
             if i + AHEAD < n:
-                ENGAGE_PREFETCH(&ix.slots[hbuf[i + AHEAD] & <uint64_t>(ix.cap - 1)])
+                ENGAGE_PREFETCH(&slots[hbuf[i + AHEAD] & <uint64_t>m])
             if v != NULL and not v[i - s0]:
                 out[i] = -1
                 continue
-            base = value_at(offs[c], data[c], wide, i - s0)
-            ln = length_at(offs[c], wide, i - s0)
-            r = ix._by_hash(hbuf[i], base, ln, &lo)
-            if r < 0:
-                free(hbuf)
-                return -1
+            h = hbuf[i]
+            t = tag_of(h)
+            s = <int64_t>(h & <uint64_t>m)
+            while True:
+                if slots[s].id == -1:
+                    r = ix._lookup(h, value_at(offs[c], data[c], wide, i - s0),
+                                   length_at(offs[c], wide, i - s0))
+                    if r < 0:
+                        free(hbuf)
+                        return -1
+                    slots, m = ix.slots, ix.cap - 1  # (the table may have grown)
+                    break
+                if slots[s].tag == t:
+                    r = slots[s].id
+                    break
+                s = (s + 1) & m
             out[i] = r
-            hbuf[i] = <uint64_t>lo  # the hash is not needed any more: keep the value's place
+    width = ix.width
     for th in prange(nthreads, num_threads=nthreads, schedule="static"):
         rw = thread_rows(start, n, th, nthreads)
         while next_piece(&rw, start):
             a, e, c = rw.lo, rw.hi, rw.chunk
             s0 = start[c]
             for i in range(a, e):
-                if i + AHEAD < e:
-                    ENGAGE_PREFETCH(ix.arena + hbuf[i + AHEAD])
-                if out[i] < 0:
+                # every value of one width (UUIDs, say): value r is at r * width, so the
+                # prefetch needs no read of id_off
+                if width >= 0:
+                    if i + AHEAD < e:
+                        ENGAGE_PREFETCH(ix.arena + <int64_t>out[i + AHEAD] * width)
+                else:
+                    if i + 2 * AHEAD < e and out[i + 2 * AHEAD] >= 0:
+                        ENGAGE_PREFETCH(&ix.id_off[out[i + 2 * AHEAD]])
+                    if i + AHEAD < e and out[i + AHEAD] >= 0:
+                        ENGAGE_PREFETCH(ix.arena + ix.id_off[out[i + AHEAD]])
+                r = out[i]
+                if r < 0:
                     continue
                 base = value_at(offs[c], data[c], wide, i - s0)
                 ln = length_at(offs[c], wide, i - s0)
-                if not same_bytes(ix.arena + hbuf[i], base, ln):
-                    out[i] = -3
-                    bad += 1
+                if width >= 0:
+                    lo = <int64_t>r * width
+                    if ln != width or not same_bytes(ix.arena + lo, base, ln):
+                        out[i] = -3
+                        bad += 1
+                else:
+                    lo = ix.id_off[r]
+                    if ix.id_off[r + 1] - lo != ln or not same_bytes(ix.arena + lo, base, ln):
+                        out[i] = -3
+                        bad += 1
     if bad:
         for c in range(start.shape[0] - 1):
             for i in range(start[c], start[c + 1]):

@@ -180,6 +180,40 @@ def test_string_ids_stay_exact_when_hashes_collide(bits, threads):
     assert [decoded[i] if i >= 0 else None for i in ids] == col.to_pylist()
 
 
+@pytest.mark.parametrize("bits", [0, 40, 64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_width_string_ids_stay_exact_then_mixed_and_after_release(bits, threads):
+    """Values of one width (UUID-like) are checked at ``id * width``; a longer value arriving
+    later ends that shortcut, and a released table is rebuilt from the values by id: ids
+    stay one-to-one with values through all three, with hashes narrowed so that tags (the
+    top half of a hash) collide (0 bits: every value's; 40: only the tags') or not (64)."""
+    from engage_core import _bytes_index, arrow_io
+
+    rng = np.random.default_rng(bits + threads)
+    values = [f"{int(v):08x}-{int(v) % 7}" for v in rng.integers(0, 2**32, 400)]
+    first = pa.array([values[i] for i in rng.integers(0, 300, 70_000)], pa.string())
+    second = pa.array([values[i] for i in rng.integers(200, 400, 3000)]
+                      + ["a-much-longer-value", None, values[0]], pa.string())
+    third = pa.array([values[i] for i in rng.integers(0, 400, 2000)] + ["a-much-longer-value"],
+                     pa.string())
+    _bytes_index._collide_hashes_for_tests(bits)
+    try:
+        index = _bytes_index.BytesIndex(16)
+        ids = [arrow_io.encode_bytes(first, index, threads),
+               arrow_io.encode_bytes(second, index, threads)]
+        index.release_table()
+        ids.append(arrow_io.encode_bytes(third, index, threads))
+    finally:
+        _bytes_index._collide_hashes_for_tests(64)
+    decoded = arrow_io.decode_bytes_index(index).to_pylist()
+    col = pa.concat_arrays([first, second, third])
+    assert len(decoded) == len(set(decoded)) == len(set(col.drop_null().to_pylist()))
+    assert [decoded[i] if i >= 0 else None for i in np.concatenate(ids)] == col.to_pylist()
+    if bits == 64:  # no collision: ids in order of first appearance
+        seen = list(dict.fromkeys(col.drop_null().to_pylist()))
+        assert decoded == seen
+
+
 @pytest.mark.parametrize("kind", ["int", "string"])
 def test_a_table_in_many_chunks_prepares_like_one_chunk(kind):
     """Chunked tables are written into arrays allocated once (rows skipped in some chunks);
