@@ -94,8 +94,9 @@ cdef inline uint32_t tag_of(uint64_t h) noexcept nogil:
 
 cdef class BytesIndex:
     """Maps byte strings (Arrow string / binary values) to dense ids 0, 1, 2, ... (in order of
-    first appearance, except that a value whose 64-bit hash collides with an earlier
-    value's gets its id at the end of its batch).
+    first appearance, except that a value whose hash's top half matches an earlier value's
+    in the same probe run (a few values in 2**32) gets its id at the end of its batch;
+    kernels that rely on that order check it and fall back when it does not hold).
 
     Open addressing, linear probing, at most half full. A slot is 8 bytes: the top half of
     the value's hash and its id (a million values: a 16 MB table, which stays in the
