@@ -114,8 +114,7 @@ cdef class BytesIndex:
     cdef int64_t cap
     cdef int64_t id_cap
     cdef int64_t size
-    cdef int64_t width   # every value's length when they all have one (-1: none yet or mixed)
-    cdef bint mixed
+    cdef int64_t width   # every value's length when they all have one (-1: mixed)
 
     def __cinit__(self, int64_t expected=1024):
         cdef int64_t cap = 1024
@@ -136,7 +135,6 @@ cdef class BytesIndex:
         self.arena_len = 0
         self.size = 0
         self.width = -1
-        self.mixed = False
 
     def __dealloc__(self):
         free(self.slots)
@@ -251,11 +249,10 @@ cdef class BytesIndex:
                     memcpy(self.arena + self.arena_len, p, n)
                 slot.tag = tag_of(h)
                 slot.id = <int32_t>self.size
-                if self.size == 0 and not self.mixed:
+                if self.size == 0:
                     self.width = n
                 elif n != self.width:
-                    self.width = -1
-                    self.mixed = True
+                    self.width = -1  # (for good: no length is -1)
                 self.id_hash[self.size] = h
                 self.arena_len += n
                 self.id_off[self.size + 1] = self.arena_len
@@ -380,7 +377,7 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
     per row); check every row's length and bytes against its id's stored value (parallel);
     look up exactly the rows that differ (a 32-bit tag collision in the same probe run:
     practically never, but ids are exact)."""
-    cdef int64_t i, j, n = ch.n, bad = 0, a, b, c, e, s0, lo, ln, total = 0, s, m, width
+    cdef int64_t i, n = ch.n, bad = 0, a, c, e, s0, lo, ln, total = 0, s, m, width
     cdef int32_t r
     cdef uint32_t t
     cdef uint64_t h
@@ -469,23 +466,17 @@ cdef int _encode_bytes(BytesIndex ix, BytesChunks ch, int32_t[::1] out,
                     continue
                 base = value_at(offs[c], data[c], wide, i - s0)
                 ln = length_at(offs[c], wide, i - s0)
-                if width >= 0:
-                    lo = <int64_t>r * width
-                    if ln != width or not same_bytes(ix.arena + lo, base, ln):
-                        out[i] = -3
-                        bad += 1
-                else:
-                    lo = ix.id_off[r]
-                    if ix.id_off[r + 1] - lo != ln or not same_bytes(ix.arena + lo, base, ln):
-                        out[i] = -3
-                        bad += 1
+                lo = <int64_t>r * width if width >= 0 else ix.id_off[r]
+                if ((width if width >= 0 else ix.id_off[r + 1] - lo) != ln
+                        or not same_bytes(ix.arena + lo, base, ln)):
+                    out[i] = -3
+                    bad += 1
     if bad:
         for c in range(start.shape[0] - 1):
             for i in range(start[c], start[c + 1]):
-                if out[i] == -3:
-                    base = value_at(offs[c], data[c], wide, i - start[c])
-                    ln = length_at(offs[c], wide, i - start[c])
-                    r = ix._lookup(hash_bytes(base, ln), base, ln)
+                if out[i] == -3:  # (hbuf still holds the row's hash)
+                    r = ix._lookup(hbuf[i], value_at(offs[c], data[c], wide, i - start[c]),
+                                   length_at(offs[c], wide, i - start[c]))
                     if r < 0:
                         free(hbuf)
                         return -1
