@@ -329,17 +329,20 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                                 if has_pay:
                                     spay[p] = pay[i]
                             pos[t, k] = <row_t>(p + 1)
-        for k in prange(n_keys, num_threads=nthreads, schedule="dynamic",
-                        chunksize=actor_chunk(n_keys, nthreads)):
-            if offsets[k + 1] - offsets[k] > 1:
-                if copies:
-                    fail += sort_sorted_copies(&rows[0] + offsets[k], &smaj[0] + offsets[k],
-                                               &sts[0] + offsets[k],
-                                               &spay[0] + offsets[k] if has_pay else NULL,
-                                               offsets[k + 1] - offsets[k])
-                else:
-                    fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
-                                        &mj[0], <const int64_t*><intptr_t>tdata[0])
+        # placed in two passes: every key's rows sorted there (0), or some keys' sorts
+        # declined (3: sorted here, the others found in order)
+        if placed != 0:
+            for k in prange(n_keys, num_threads=nthreads, schedule="dynamic",
+                            chunksize=actor_chunk(n_keys, nthreads)):
+                if offsets[k + 1] - offsets[k] > 1:
+                    if copies:
+                        fail += sort_sorted_copies(&rows[0] + offsets[k], &smaj[0] + offsets[k],
+                                                   &sts[0] + offsets[k],
+                                                   &spay[0] + offsets[k] if has_pay else NULL,
+                                                   offsets[k + 1] - offsets[k])
+                    else:
+                        fail += sort_bucket(&rows[0] + offsets[k], offsets[k + 1] - offsets[k],
+                                            &mj[0], <const int64_t*><intptr_t>tdata[0])
     return fail
 
 

@@ -256,7 +256,7 @@ def test_sort_rows_matches_a_plain_sort_on_any_thread_count(seed):
 
 
 @pytest.mark.parametrize("case", ["shuffled", "masked, no major", "one huge key", "time order",
-                                  "major not by time"])
+                                  "major not by time", "some keys' times too wide to pack"])
 def test_sort_rows_of_many_shuffled_rows_place_in_two_passes_the_same(case):
     # over 2**20 rows of over 2**16 keys in no time order take the two-pass placement
     # (_partition.h); a key too large for it, or a time-ordered log, the one-pass one;
@@ -275,6 +275,10 @@ def test_sort_rows_of_many_shuffled_rows_place_in_two_passes_the_same(case):
     major = None if case == "masked, no major" else (ts // 40_000).astype(np.int32)
     if case == "major not by time":  # each key's sort by packed times declines
         major = rng.integers(0, 3, n).astype(np.int32)
+    if case == "some keys' times too wide to pack":  # those keys' sorts decline, the rest not
+        wide = (key % 7 == 3) & (rng.random(n) < 0.3)
+        ts[wide] = rng.integers(-(2**62), 2**62, int(wide.sum()))
+        major = None
     mask = (rng.random(n) < 0.9).astype(np.uint8) if case == "masked, no major" else None
     payload = rng.integers(-1, 50, n).astype(np.int32)
     keep = (key >= 0) & (mask.astype(bool) if mask is not None else True)
