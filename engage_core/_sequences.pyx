@@ -6,13 +6,13 @@
 # totals are summed afterwards in actor order (see _common.run_sums), so results do not
 # depend on the thread count.
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, intptr_t, uint8_t, uint64_t
+from libc.stdint cimport INT32_MIN, INT64_MIN, int32_t, int64_t, intptr_t, uint8_t, uint64_t
 from libc.math cimport NAN, fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from engage_core._columns cimport Int64Chunks
-from engage_core._hash cimport (RowWalk, actor_chunk, count_runs, next_piece, thread_places,
-                                thread_rows, touch_pages, zero_fill)
+from engage_core._hash cimport (RowWalk, actor_chunk, chunk_at, count_runs, next_piece,
+                                thread_places, thread_rows, touch_pages, zero_fill)
 from engage_core._rowsort cimport RowKey, sort_rowkeys
 
 import numpy as np
@@ -169,7 +169,9 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
     A stable counting sort by key (O(n + n_keys)) that, with ``copies``, writes each row's
     major and ts next to its place (random writes, cheaper than the random reads of
     gathering them afterwards); then each key's rows are sorted unless already in order
-    (the usual case for logs written in time order). With several threads, each counts and
+    (the usual case for logs written in time order; when ``(major, ts)`` never goes down
+    along the rows, which the placement notes as it reads them, no key is even looked at:
+    a 3-step funnel on 10M time-ordered events, 1 thread, 0.37-0.42 -> 0.35 s). With several threads, each counts and
     places the rows of its own range (per-thread counts of every key, while there are no
     more counters than twice the rows: the orders of 10M events, 1M rows of about one per
     user, 15 -> 13 ms on 2 threads against counting them on one): the order is the same
@@ -266,6 +268,13 @@ cdef void _count(const key_t[::1] key, const uint8_t[::1] m, bint use_mask,
     offsets[n_keys] = block[T]
 
 
+cdef inline int64_t time_at(const int64_t[::1] tdata, const int64_t[::1] start,
+                           int64_t row) noexcept nogil:
+    """The time of ``row`` in a table's chunks (addresses ``tdata``, first rows ``start``)."""
+    cdef int64_t c = chunk_at(start, row)
+    return (<const int64_t*><intptr_t>tdata[c])[row - start[c]]
+
+
 cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, bint has_major,
                     Int64Chunks tcol, const uint8_t[::1] m, bint use_mask,
                     row_t[:, ::1] pos, const int64_t[::1] offsets, row_t[::1] rows,
@@ -280,6 +289,9 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
     cdef const int64_t* tp
     cdef RowWalk rw
     cdef int t, placed
+    cdef int down = 0
+    cdef int64_t tprev, tcur
+    cdef int32_t mprev, mcur
     with nogil:
         touch_pages(&rows[0], rows.shape[0] * sizeof(row_t), nthreads)
         if copies:
@@ -301,10 +313,19 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
         if placed == 1:
             for t in prange(T, num_threads=T, schedule="static"):
                 rw = thread_rows(start, n, t, T)  # rows n * t // T onwards, chunk by chunk
+                tprev = INT64_MIN
+                mprev = INT32_MIN
                 while next_piece(&rw, start):
                     a, e, c = rw.lo, rw.hi, rw.chunk
                     tp = <const int64_t*><intptr_t>tdata[c] - start[c]
                     for i in range(a, e):
+                        # whether (major, ts) ever goes down along the rows (every row
+                        # counted): if not, every key's rows come in order and none is sorted
+                        tcur = tp[i]
+                        mcur = mj[i]
+                        down |= (tcur < tprev) | (mcur < mprev)
+                        tprev = tcur
+                        mprev = mcur
                         # the key's place two steps ahead: its counter, then where it points
                         if (i + 2 * AHEAD < e and key[i + 2 * AHEAD] >= 0
                                 and (not use_mask or m[i + 2 * AHEAD])):
@@ -329,8 +350,16 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                                 if has_pay:
                                     spay[p] = pay[i]
                             pos[t, k] = <row_t>(p + 1)
+            for t in range(1, T):  # ... nor from one thread's last row to the next's first
+                i = n * t // T
+                if 0 < i < n and (mj[i] < mj[i - 1] or time_at(tdata, start, i)
+                                  < time_at(tdata, start, i - 1)):
+                    down = 1
+            if not down:
+                placed = 0
         # placed in two passes: every key's rows sorted there (0), or some keys' sorts
-        # declined (3: sorted here, the others found in order)
+        # declined (3: sorted here, the others found in order); or in one pass, the rows
+        # in (major, ts) order already (0)
         if placed != 0:
             for k in prange(n_keys, num_threads=nthreads, schedule="dynamic",
                             chunksize=actor_chunk(n_keys, nthreads)):

@@ -298,6 +298,45 @@ def test_sort_rows_of_many_shuffled_rows_place_in_two_passes_the_same(case):
         assert np.array_equal(spay, payload[rows])
 
 
+@pytest.mark.parametrize("case", ["in order", "time down at a thread boundary",
+                                  "time down once", "major down once", "at a chunk boundary"])
+def test_sort_rows_of_rows_in_time_order_skips_the_sorts_only_when_nothing_goes_down(case):
+    # a log in (major, time) order is placed in one pass and its keys' rows are left as
+    # placed; one step down anywhere (inside a thread's rows, between two threads' rows,
+    # between two chunks, in the major alone) and the keys are sorted: the plain sort's
+    # result either way, on any thread count
+    from engage_core import _sequences
+
+    rng = np.random.default_rng(len(case))
+    n, n_keys = 30_000, 500
+    key = rng.integers(0, n_keys, n).astype(np.int32)
+    ts = np.sort(rng.integers(0, 5_000, n)).astype(np.int64) * 1000  # ties
+    major = (ts // 700_000).astype(np.int32)
+    if case == "time down at a thread boundary":  # on 2 threads, thread 1's first row
+        ts[n // 2] = ts[n // 2 - 1] - 1
+        key[n // 2] = key[n // 2 - 1]
+    if case == "time down once":
+        ts[12_345] = ts[12_344] - 1
+        key[12_345] = key[12_344]
+    if case == "major down once":
+        major[20_001] = major[20_000] - 1
+        key[20_001] = key[20_000]
+    cut = [0, 9_000, 9_001, 21_000, n]
+    if case == "at a chunk boundary":
+        ts[21_000] = ts[20_999] - 1
+        key[21_000] = key[20_999]
+    chunks = _columns.Int64Chunks([ts[a:b] for a, b in zip(cut, cut[1:])])
+    order = np.lexsort((np.arange(n), ts, major, key))
+    want_off = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=n_keys))])
+    for threads in (1, 2, 3):
+        off, rows, smaj, sts = _sequences.sort_rows(key, major, chunks, None, n_keys, threads,
+                                                    True)
+        assert np.array_equal(off, want_off) and np.array_equal(rows, order)
+        assert np.array_equal(smaj, major[order]) and np.array_equal(sts, ts[order])
+        off2, rows2 = _sequences.sort_rows(key, major, ts, None, n_keys, threads)
+        assert np.array_equal(off2, want_off) and np.array_equal(rows2, order)
+
+
 @pytest.mark.parametrize("pattern", ["descending", "organ pipe", "few times", "random"])
 def test_sort_rows_orders_long_keys_out_of_order(pattern):
     # one key's thousands of rows out of time order (the in-kernel introsort: partitions,
