@@ -1,7 +1,7 @@
 # Shared inline helpers for the kernels: hashing, floor division, large allocations and a
 # distinct-count estimate (to size hash tables once).
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, intptr_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
@@ -142,6 +142,14 @@ cdef inline int64_t chunk_at(const int64_t[::1] start, int64_t row) noexcept nog
         else:
             hi = mid - 1
     return lo
+
+
+cdef inline int64_t int64_at(const int64_t[::1] data, const int64_t[::1] start,
+                             int64_t row) noexcept nogil:
+    """The int64 value of ``row`` in chunks at addresses ``data`` that start at rows
+    ``start`` (_columns.Int64Chunks)."""
+    cdef int64_t c = chunk_at(start, row)
+    return (<const int64_t*><intptr_t>data[c])[row - start[c]]
 
 
 cdef struct RowWalk:

@@ -11,7 +11,7 @@ from libc.math cimport NAN, fabs
 from libc.stdlib cimport free, malloc, qsort
 
 from engage_core._columns cimport Int64Chunks
-from engage_core._hash cimport (RowWalk, actor_chunk, chunk_at, count_runs, next_piece,
+from engage_core._hash cimport (RowWalk, actor_chunk, count_runs, int64_at, next_piece,
                                 thread_places, thread_rows, touch_pages, zero_fill)
 from engage_core._rowsort cimport RowKey, sort_rowkeys
 
@@ -171,13 +171,13 @@ def sort_rows(const key_t[::1] key, major, ts, mask, int64_t n_keys, int nthread
     gathering them afterwards); then each key's rows are sorted unless already in order
     (the usual case for logs written in time order; when ``(major, ts)`` never goes down
     along the rows, which the placement notes as it reads them, no key is even looked at:
-    a 3-step funnel on 10M time-ordered events, 1 thread, 0.37-0.42 -> 0.35 s). With several threads, each counts and
-    places the rows of its own range (per-thread counts of every key, while there are no
-    more counters than twice the rows: the orders of 10M events, 1M rows of about one per
-    user, 15 -> 13 ms on 2 threads against counting them on one): the order is the same
-    for any thread count. A large log in no time order is placed in two passes that stay in
-    cache, and its keys' rows sorted as packed 64-bit numbers (_partition.h); the order is
-    the same.
+    a 3-step funnel on 10M time-ordered events, 1 thread, 0.37-0.42 -> 0.35 s). With
+    several threads, each counts and places the rows of its own range (per-thread counts
+    of every key, while there are no more counters than twice the rows: the orders of 10M
+    events, 1M rows of about one per user, 15 -> 13 ms on 2 threads against counting them
+    on one): the order is the same for any thread count. A large log in no time order is
+    placed in two passes that stay in cache, and its keys' rows sorted as packed 64-bit
+    numbers there (_partition.h); the order is the same.
     """
     cdef int64_t n = key.shape[0]
     cdef int T = nthreads if nthreads > 1 and nthreads * n_keys <= max(2 * n, 1 << 16) else 1
@@ -268,13 +268,6 @@ cdef void _count(const key_t[::1] key, const uint8_t[::1] m, bint use_mask,
     offsets[n_keys] = block[T]
 
 
-cdef inline int64_t time_at(const int64_t[::1] tdata, const int64_t[::1] start,
-                           int64_t row) noexcept nogil:
-    """The time of ``row`` in a table's chunks (addresses ``tdata``, first rows ``start``)."""
-    cdef int64_t c = chunk_at(start, row)
-    return (<const int64_t*><intptr_t>tdata[c])[row - start[c]]
-
-
 cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, bint has_major,
                     Int64Chunks tcol, const uint8_t[::1] m, bint use_mask,
                     row_t[:, ::1] pos, const int64_t[::1] offsets, row_t[::1] rows,
@@ -319,8 +312,7 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                     a, e, c = rw.lo, rw.hi, rw.chunk
                     tp = <const int64_t*><intptr_t>tdata[c] - start[c]
                     for i in range(a, e):
-                        # whether (major, ts) ever goes down along the rows (every row
-                        # counted): if not, every key's rows come in order and none is sorted
+                        # does (major, ts) ever go down along the rows? if not, no key is sorted
                         tcur = tp[i]
                         mcur = mj[i]
                         down |= (tcur < tprev) | (mcur < mprev)
@@ -352,8 +344,8 @@ cdef int64_t _place(const key_t[::1] key, const int32_t[::1] mj, int32_t base, b
                             pos[t, k] = <row_t>(p + 1)
             for t in range(1, T):  # ... nor from one thread's last row to the next's first
                 i = n * t // T
-                if 0 < i < n and (mj[i] < mj[i - 1] or time_at(tdata, start, i)
-                                  < time_at(tdata, start, i - 1)):
+                if 0 < i < n and (mj[i] < mj[i - 1] or int64_at(tdata, start, i)
+                                  < int64_at(tdata, start, i - 1)):
                     down = 1
             if not down:
                 placed = 0
