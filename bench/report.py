@@ -326,10 +326,14 @@ def write(path, chart_path, meta, records, log) -> None:
     if tr:
         lines += ["", "## Engage, 1 -> 2 threads", "",
                   markdown_table(["log", "task", "1 thread s", "2 threads s", "speedup"], tr)]
-        probe = meta.get("probe")
+        # the probe of the run that measured these rows (a merged run's own probe is
+        # about its own measurements)
+        own = [r["probe"] for r in records if r.get("engine") == "engage_1t" and r.get("probe")]
+        probe = own[-1] if own else meta.get("probe")
         if probe:
             lines += ["", "What a second thread gave plain work on this machine at the start of "
-                      "the run (`bench/probe.py`: 1- and 2-thread runs alternating, best of 15; "
+                      + ("the run that measured these rows" if own else "the run")
+                      + " (`bench/probe.py`: 1- and 2-thread runs alternating, best of 15; "
                       "a shared machine's figures move from one run to the next): "
                       + ", ".join(f"{k} **{v['speedup']:.2f}x**" for k, v in probe.items())
                       + ". Engage's kernels mostly stream over columns or read per-user state "

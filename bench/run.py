@@ -229,7 +229,7 @@ def main(argv=None) -> int:
                             r.update(size=size, events=n_events, users=n_users, ids=ids,
                                      order=order, mode=mode, task=task, engine=name,
                                      threads=E.ENGINE_THREADS[name],
-                                     load=os.getloadavg()[0])
+                                     load=os.getloadavg()[0], probe=probe)
                             group.append(r)
                             done += 1
                             log(f"  [{done}/{len(plan)} {time.perf_counter() - t_start:6.0f} s] "
