@@ -300,3 +300,52 @@ def first_week_counts(const int32_t[::1] first, const int32_t[::1] group, int n_
                 out[t, 1, 0 if gi == 0 else g, d0] += back
                 out[t, 2, 0 if gi == 0 else g, d0] += active
     return np.asarray(out).sum(axis=0)
+
+
+def first_run_periods(const int32_t[::1] actor, const int32_t[::1] period,
+                      const uint8_t[::1] first, int64_t n_actors, int nthreads=1):
+    """Each actor's cohort, the period of its first run (int32; -1: no run), from runs
+    that come by actor, then period (_sequences.runs; ``first`` marks each actor's first
+    run, one per actor, so threads never write the same actor)."""
+    cdef int64_t n = actor.shape[0], i
+    cdef int T = nthreads if n >= 1 << 16 else 1
+    out = np.empty(n_actors, dtype=np.int32)
+    cdef int32_t[::1] o = out
+    with nogil:
+        for i in prange(n_actors, num_threads=T, schedule="static"):
+            o[i] = -1
+        for i in prange(n, num_threads=T, schedule="static"):
+            if first[i]:
+                o[actor[i]] = period[i]
+    return out
+
+
+def cohort_cells(const int32_t[::1] cohort, actor, period, group, int64_t n_periods,
+                 int64_t n_k, int64_t none, int nthreads=1):
+    """Cohort revenue's tally cells. Entry i stands for actor ``actor[i]`` (None: actor i)
+    in period ``period[i]`` (None: its cohort's own); with the actor's cohort c
+    (``cohort``, -1: none) and offset k = period - c, its cell is ``(g * n_periods + c) *
+    n_k + k`` (g: ``group[actor]``, int32, or 0 when None), or ``none`` when the actor
+    has no cohort or k is outside [0, n_k). One pass split between threads (numpy's
+    gathers and boolean selections of a million runs, on one thread: 14 ms of a pipeline)."""
+    cdef bint by_actor = actor is not None, by_period = period is not None
+    cdef bint grouped = group is not None
+    cdef const int32_t[::1] act = actor if by_actor else cohort
+    cdef const int32_t[::1] per = period if by_period else cohort
+    cdef const int32_t[::1] grp = group if grouped else cohort
+    cdef int64_t n = act.shape[0], i, a, k, c
+    cdef int T = nthreads if n >= 1 << 16 else 1
+    if by_period and per.shape[0] != n:
+        raise ValueError(f"cohort_cells: {n} actors but {per.shape[0]} periods")
+    out = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] o = out
+    with nogil:
+        for i in prange(n, num_threads=T, schedule="static"):
+            a = act[i] if by_actor else i
+            c = cohort[a]
+            k = per[i] - c if by_period else 0
+            if c < 0 or k < 0 or k >= n_k:
+                o[i] = none
+            else:
+                o[i] = ((grp[a] if grouped else 0) * n_periods + c) * n_k + k
+    return out

@@ -449,7 +449,8 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
     are sorted: one float per selected row instead of one per row and a copy."""
     from engage_core import _sequences
 
-    if mask is not None and not np.any(mask):  # no row selected (say, no such event): no run
+    if mask is not None and not _gather.any_nonzero(np.ascontiguousarray(mask).view(np.uint8)):
+        # no row selected (say, no such event): no run
         return {"actor": np.zeros(0, np.int32), "period": np.zeros(0, np.int32),
                 "rows": np.zeros(0, np.int64), "sum": np.zeros(0), "flags": np.zeros(0, np.uint8),
                 "first": np.zeros(0, bool), **({"last": np.zeros(0)} if last else {})}
@@ -476,13 +477,12 @@ def actor_runs(ev: Events, actor, n_actors: int, mask, prow, nthreads: int, firs
     return out
 
 
-def adds_exactly(values: np.ndarray, n_terms: int) -> bool:
+def adds_exactly(values: np.ndarray, n_terms: int, nthreads: int = 1) -> bool:
     """Whether any ``n_terms`` of ``values`` add up exactly in any order: whole numbers
     whose partial sums stay under 2**53 (bounded by the largest magnitude times the number
     of terms, taken under 2**52), so no canonical order is needed."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.array_equal(values, np.rint(values))
-                    and np.abs(values).max(initial=0.0) * max(n_terms, 1) < 2.0**52)
+    whole, top = _gather.whole_max(np.ascontiguousarray(values, dtype=np.float64), nthreads)
+    return bool(whole and top * max(n_terms, 1) < 2.0**52)
 
 
 def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
@@ -502,7 +502,7 @@ def tally(index, size: int, weights=None, nthreads: int = 1) -> np.ndarray:
     if weights is None:
         return _gather.counts(index, int(size), None, nthreads)
     w = np.ascontiguousarray(weights, dtype=np.float64)
-    if len(w) and not adds_exactly(w, len(w)):
+    if len(w) and not adds_exactly(w, len(w), nthreads):
         from engage_core import _sequences
 
         # grouped by index (a counting sort), then each group sorted and added in

@@ -360,17 +360,25 @@ def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):
 def float64_column(const double[::1] raw, bitmap, int64_t offset, double[::1] values,
                    uint8_t[::1] valid, int nthreads=1):
     """A float64 Arrow array's slots written into ``values`` (0.0 for a null) and ``valid``
-    (1 = valid). ``raw``: its values buffer; ``bitmap``: its validity bitmap bytes (bit
-    ``offset`` onwards), or None when every slot is valid. One pass, nothing allocated (the
+    (1 = valid). ``raw``: its values buffer, or None when every slot is null; ``bitmap``:
+    its validity bitmap bytes (bit ``offset`` onwards), or None when every slot is valid.
+    One pass, nothing allocated (the
     per-batch cast, fill_null and copies took most of a pipeline's prepare), split between
     threads; a null's bits are masked off rather than branched on (a column of 10% orders
     mispredicted: 10M rows 14 ms, now 2-3)."""
     cdef int64_t n = values.shape[0], i, b
     cdef const uint8_t[::1] bits
     cdef uint64_t ok
-    cdef const uint64_t* src = <const uint64_t*>&raw[0] if n else NULL
+    cdef const uint64_t* src = NULL
     cdef uint64_t* dst = <uint64_t*>&values[0] if n else NULL
     cdef int T = nthreads if n >= 1 << 16 else 1
+    if raw is None:  # no value at all (a batch with none of a survey's scores, say)
+        with nogil:
+            for i in prange(n, num_threads=T, schedule="static"):
+                dst[i] = 0
+                valid[i] = 0
+        return
+    src = <const uint64_t*>&raw[0] if n else NULL
     if bitmap is None:
         with nogil:
             for i in prange(n, num_threads=T, schedule="static"):

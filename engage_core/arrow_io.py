@@ -44,8 +44,7 @@ def float64_into(arr: pa.Array, values: np.ndarray, valid: np.ndarray, nthreads:
     n = len(arr)
     bitmap = arr.buffers()[0] if arr.null_count else None
     if arr.null_count == n or (arr.null_count and bitmap is None):  # no value at all
-        values[:] = 0.0
-        valid[:] = 0
+        _ingest.float64_column(None, None, 0, values, valid, nthreads)
         return
     raw = fixed_values(arr, np.float64)
     bits = None if bitmap is None else np.frombuffer(bitmap, dtype=np.uint8)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from engage_core import _gather
+from engage_core import _cohorts, _gather
 from engage_core import _common as c
 from engage_core.errors import ConfigError
 from engage_core.events import Events
@@ -145,27 +145,24 @@ def cohort_revenue(ev: Events, *, purchase_events=("purchase",), revenue="revenu
         if seg is None:
             # a customer's cohort is the period of their first run (runs come by user, then
             # period): no pass over the rows for each one's first order
-            cohort = np.full(ev.num_users, -1, dtype=np.int32)
-            cohort[r["actor"][r["first"]]] = r["period"][r["first"]]
-            group = np.zeros(ev.num_users, dtype=np.int64)
+            cohort = _cohorts.first_run_periods(r["actor"], r["period"],
+                                                r["first"].view(np.uint8), ev.num_users,
+                                                nthreads)
+            groups = [None]
         else:  # the segment of each one's first order: from their first row
             first_day, first_seg, _ = c.first_rows(ev, first, mask, seg, nthreads)
             cohort = c.cohort_periods(first_day, pm.of_day, nthreads)
-            group = first_seg + 1
-        has = cohort >= 0
-        k = r["period"] - cohort[r["actor"]]
-        keep = (k >= 0) & (k < n_k)
-        ucoh, uk, usum = cohort[r["actor"]][keep], k[keep], r["sum"][keep]
-        ugrp = group[r["actor"]][keep].astype(np.int64)
-        users = np.nonzero(has)[0]
-        passes = [(np.zeros(len(users), np.int64), np.zeros(len(ugrp), np.int64))]
-        if seg is not None:
-            passes.append((group[users].astype(np.int64), ugrp))
-        for g_users, g_runs in passes:
-            size += c.tally(g_users * n_periods + cohort[users], n_groups * n_periods).reshape(size.shape)
-            idx = (g_runs * n_periods + ucoh) * n_k + uk
-            active += c.tally(idx, active.size, None, nthreads).reshape(active.shape)
-            rev += c.tally(idx, rev.size, usum, nthreads).reshape(rev.shape)
+            groups = [None, np.ascontiguousarray(first_seg + 1, dtype=np.int32)]
+        # each user's cohort cell and each run's (cohort, offset) cell; runs past max_offset
+        # go to one cell past the last, dropped after the tally
+        for g in groups:
+            cells = _cohorts.cohort_cells(cohort, None, None, g, n_periods, 1, size.size,
+                                          nthreads)
+            size += c.tally(cells, size.size + 1, None, nthreads)[:-1].reshape(size.shape)
+            idx = _cohorts.cohort_cells(cohort, r["actor"], r["period"], g, n_periods, n_k,
+                                        active.size, nthreads)
+            active += c.tally(idx, active.size + 1, None, nthreads)[:-1].reshape(active.shape)
+            rev += c.tally(idx, rev.size + 1, r["sum"], nthreads)[:-1].reshape(rev.shape)
     cum = np.cumsum(rev, axis=2)
     gi, ci, ki = c.grid(n_groups, n_periods, n_k)
     keep = (size[gi, ci] > 0) & (ci + ki < n_periods) if len(gi) else np.zeros(0, bool)

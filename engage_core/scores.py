@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engage_core import _common as c
+from engage_core import _common as c, _gather
 from engage_core.errors import ConfigError
 from engage_core.events import NONE_SEGMENT, Events
 
@@ -85,12 +85,15 @@ def _scored_runs(ev, weights, default_weight, tiers, events, period, breakdown, 
             # thresholds are non-increasing: the first reached is after those above the
             # score (one comparison per tier: numpy's search of millions of scores in a
             # few thresholds took 15 ms); a NaN score reaches none
-            score = r["sum"]
-            tier = np.isnan(score).astype(np.intp) * len(th)
-            for t in th:
-                tier += t > score
-            passes.append((r, group, tier))
-    return names, pm, (pm.count if n_days else 0), passes
+            passes.append((r, group))
+    return names, th, pm, (pm.count if n_days else 0), passes
+
+
+def _tiers(r: dict, th, nthreads: int, cell=None) -> np.ndarray:
+    """Each run's tier (thresholds are non-increasing: the first reached is after those
+    above the score; a NaN score reaches none), or with ``cell`` its tally cell
+    ``cell * (len(th) + 1) + tier`` (_gather.tiers)."""
+    return _gather.tiers(np.ascontiguousarray(r["sum"], dtype=np.float64), th, nthreads, cell)
 
 
 def engagement_score(ev: Events, *, weights=None, default_weight=1.0, tiers=None, events=None,
@@ -107,20 +110,24 @@ def engagement_score(ev: Events, *, weights=None, default_weight=1.0, tiers=None
     >>> [(r["tier"], r["users"], r["avg_score"]) for r in out.to_pylist()]
     [('casual', 1, 1.0), ('core', 1, 11.0)]
     """
-    names, pm, n_periods, passes = _scored_runs(ev, weights, default_weight, tiers, events,
-                                                period, breakdown, end_day, threads)
+    names, th, pm, n_periods, passes = _scored_runs(ev, weights, default_weight, tiers,
+                                                    events, period, breakdown, end_day, threads)
     labels = c.labels_for(ev.segment(breakdown))
-    has_none = any(bool((tier == len(names)).any()) for _, _, tier in passes)
-    tier_labels = names + ([NO_TIER] if has_none else [])
-    n_t = len(tier_labels)
-    size = len(labels) * n_periods * n_t
+    nthreads = c.threads_or_default(threads)
+    # cells for every tier and '(none)' (the last), which is dropped when nobody is in it
+    n_all = len(names) + 1
+    size = len(labels) * n_periods * n_all
     users = np.zeros(size, dtype=np.int64)
     total = np.zeros(size, dtype=np.float64)
-    for r, group, tier in passes:
-        nthreads = c.threads_or_default(threads)
-        idx = c.run_index(group, r, n_periods) * n_t + tier
+    for r, group in passes:
+        idx = _tiers(r, th, nthreads, c.run_index(group, r, n_periods))
         users += c.tally(idx, size, None, nthreads)
         total += c.tally(idx, size, r["sum"], nthreads)
+    has_none = bool(users[n_all - 1::n_all].any())
+    tier_labels = names + ([NO_TIER] if has_none else [])
+    n_t = len(tier_labels)
+    users = users.reshape(-1, n_all)[:, :n_t].ravel()
+    total = total.reshape(-1, n_all)[:, :n_t].ravel()
     gi, pi, ti = c.grid(len(labels), n_periods, n_t)
     n = len(gi)
     return c.table({
@@ -136,11 +143,12 @@ def engagement_score(ev: Events, *, weights=None, default_weight=1.0, tiers=None
 def user_scores(ev: Events, *, weights=None, default_weight=1.0, tiers=None, events=None,
                 period="week", end_day=None, threads=None) -> pa.Table:
     """Each user's score and tier in every period where they had a qualifying event."""
-    names, pm, _, passes = _scored_runs(ev, weights, default_weight, tiers, events, period,
-                                        None, end_day, threads)
+    names, th, pm, _, passes = _scored_runs(ev, weights, default_weight, tiers, events,
+                                            period, None, end_day, threads)
     ids = ev.user_ids()
     if passes:
-        r, _, tier = passes[0]
+        r, _ = passes[0]
+        tier = _tiers(r, th, c.threads_or_default(threads))
         order = _by_period_then_id(r["actor"], r["period"], ids)
         user_id = ids.take(pa.array(r["actor"][order]))
         starts, scores, tier = pm.starts[r["period"][order]], r["sum"][order], tier[order]

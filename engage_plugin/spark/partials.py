@@ -182,9 +182,11 @@ def _engine_cohort_revenue(ev, o, revenue, period, end_day, rejected):
 def _score_partials(ev, o, period, end_day) -> dict:
     """Users per (period, segment, tier), with '(none)' only when some user reaches no tier,
     and the score terms (each user's score in the period)."""
-    names, pm, n_periods, passes = _scores._scored_runs(
+    names, th, pm, n_periods, passes = _scores._scored_runs(
         ev, dict(o.weights or {}), o.default_weight, dict(o.tiers) if o.tiers else None,
         _l(o.events), period, o.breakdown, end_day, None)
+    passes = [(r, group, _scores._tiers(r, th, c.threads_or_default(None)))
+              for r, group in passes]
     labels = c.labels_for(ev.segment(o.breakdown))
     has_none = any(bool((tier == len(names)).any()) for _, _, tier in passes)
     tier_labels = names + ([_scores.NO_TIER] if has_none else [])
