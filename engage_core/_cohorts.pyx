@@ -337,6 +337,8 @@ def cohort_cells(const int32_t[::1] cohort, actor, period, group, int64_t n_peri
     cdef int T = nthreads if n >= 1 << 16 else 1
     if by_period and per.shape[0] != n:
         raise ValueError(f"cohort_cells: {n} actors but {per.shape[0]} periods")
+    if grouped and grp.shape[0] != cohort.shape[0]:
+        raise ValueError(f"cohort_cells: {cohort.shape[0]} cohorts but {grp.shape[0]} groups")
     out = np.empty(n, dtype=np.int64)
     cdef int64_t[::1] o = out
     with nogil:

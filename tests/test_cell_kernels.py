@@ -122,6 +122,9 @@ def test_cohort_cells_match_plain_python(n_actors, n_periods, n_k, grouped, seed
     users = _cohorts.cohort_cells(cohort, None, None, group, n_periods, 1, none, threads)
     assert users.tolist() == [none if c < 0 else g(a) * n_periods + c
                               for a, c in enumerate(cohort.tolist())]
+    with pytest.raises(ValueError, match="groups"):
+        _cohorts.cohort_cells(cohort, None, None, np.zeros(n_actors + 1, np.int32), n_periods,
+                              1, none, threads)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
