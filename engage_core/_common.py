@@ -233,7 +233,8 @@ def _with_periods(bitmaps, per_period: bool, period_map):
 
 def _bitmaps(ev, user, width, names, role, first, n_days, nthreads, period_map, cache, key,
              pkey):
-    """user_day_bitmaps over ``user`` (numbers or slots below ``width``), cached at ``key``
+    """user_day_bitmaps over ``user`` (numbers or slots below ``width``, or the RangeIndex
+    whose slots they are, not numbered yet: see ``_activity.day_bitmaps``), cached at ``key``
     (day bitmaps) or ``pkey`` (period bitmaps)."""
     from engage_core import _activity
 

@@ -135,12 +135,12 @@ class Events:
         self._user = value
 
     def user_slots(self):
-        """``(slots, span)`` while the users are not numbered yet: each row's user as a
-        slot in ``[0, span)`` (the key minus the least key; keys never seen leave slots
-        empty), for metrics that only count users; else None (use ``user``)."""
+        """``(index, span)`` while the users are not numbered yet: a row's user is a slot in
+        ``[0, span)``, its key minus the least key (``index.slot_keys()``, ``index.slots()``;
+        keys never seen leave slots empty), for metrics that only count users; else None."""
         if self._num_users is not None:
             return None
-        return self._user, self._user_index.span
+        return self._user_index, self._user_index.span
 
     @property
     def num_rows(self) -> int:

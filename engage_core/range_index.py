@@ -8,9 +8,10 @@ its own (one entry per possible key), the later threads' numbers are then merged
 order into the first thread's table, and their rows renumbered, in parallel. Ids do not
 depend on the thread count. Other columns go to ``_ingest.Int64Index`` (a hash table, one pass).
 
-``RangeIndex.deferred`` leaves the numbering to the first use of the index: the rows hold
-their keys' slots (``key - lo``) until then, which is all that metrics that only count users
-need (see ``Events.user_slots``).
+``RangeIndex.deferred`` leaves the numbering to the first use of the index: until then a
+row's user is its key's slot (``key - lo``), which is all that metrics that only count users
+need (see ``Events.user_slots``); their kernels read the slots from the keys, or have them
+written once (``slots``).
 
 First-appearance ids keep the users active at the same time close together, so the
 per-user state of the metric kernels is touched with far better locality than with ids in
@@ -83,23 +84,37 @@ class RangeIndex:
     def deferred(cls, keys: "_columns.Int64Chunks", threads: int, out: np.ndarray,
                  bounds=None) -> "RangeIndex | None":
         """As ``build`` with ``out``, for keys without nulls, but the keys are numbered on
-        first use of the index (or ``number``): until then ``out`` holds each row's
+        first use of the index (or ``number``): until then each row's user is its slot
         ``key - lo`` (``span`` slots), which is all the metrics that only count users need
-        (active users, calendar retention: their day bitmaps are indexed by slot). ``keys``
-        must stay valid until then (views of the table's columns)."""
+        (active users, calendar retention: their day bitmaps are indexed by slot), read
+        from ``slot_keys`` or written to ``out`` by ``slots``. ``keys`` must stay valid
+        until then (views of the table's columns)."""
         found = cls._range(keys, threads, bounds)
         if found is None:
             return None
         lo, span = found
         index = cls(lo, span, None, [], threads)
-        _columns.key_offsets(keys, lo, out, threads)
         index._deferred = (keys, out)
+        index._slots_written = False
         return index
 
     @property
     def pending(self) -> bool:
-        """Whether the keys are not numbered yet (``out`` holds slots ``key - lo``)."""
+        """Whether the keys are not numbered yet (rows' users are slots ``key - lo``)."""
         return self._deferred is not None
+
+    def slot_keys(self):
+        """``(keys, lo)`` while the keys are not numbered: a row's slot is ``key - lo``."""
+        return self._deferred[0], self.lo
+
+    def slots(self) -> np.ndarray:
+        """Each row's slot ``key - lo`` (int32, in ``out``; written on first call), while
+        the keys are not numbered."""
+        keys, out = self._deferred
+        if not self._slots_written:
+            _columns.key_offsets(keys, self.lo, out, self._threads)
+            self._slots_written = True
+        return out
 
     def number(self) -> None:
         """Number the keys now, if deferred: ``out`` gets each row's id."""
@@ -107,9 +122,10 @@ class RangeIndex:
             return
         keys, out = self._deferred
         self._table = np.full(self.span, -1, dtype=np.int32)
-        # numbered from the slots ``out`` holds (4 bytes a row, not the 8 of the keys)
+        # numbered from the slots when ``out`` holds them (4 bytes a row, not the 8 of the
+        # keys), else from the keys
         self._rel = _columns.first_ids(keys, self.lo, self.span, self._table, self._threads,
-                                       out, slots=True)
+                                       out, slots=self._slots_written)
         self._deferred = None
 
     def __len__(self) -> int:

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import engage_core as ec
 from engage_core import _columns, _gather, _ingest
 from engage_core.calendar import Calendar
-from engage_core.range_index import RangeIndex
+from engage_core.range_index import RangeIndex, column_keys
 
 UTC = dt.timezone.utc
 
@@ -285,6 +285,51 @@ def test_prepare_events_on_many_chunks_equals_one_chunk(ids):
         assert np.array_equal(ev.ts, one.ts) and np.array_equal(ev.event, one.event)
         assert (ev.first_day, ev.last_day) == (one.first_day, one.last_day)
         assert ev.user_ids().equals(one.user_ids())
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 140), st.integers(0, 99)), min_size=1,
+                     max_size=400),
+       base=st.sampled_from([0, -(2**62), 10**15]), chunk=st.sampled_from([None, 1, 7, 50]),
+       ordered=st.booleans(), masked=st.booleans(), period_len=st.sampled_from([None, 7, 31]),
+       known=st.booleans(), threads=st.integers(1, 3))
+@example(rows=[(0, 0), (4, 1), (0, 1), (9, 3)], base=0, chunk=1, ordered=True, masked=False,
+         period_len=None, known=False, threads=2)
+def test_day_bitmaps_read_a_deferred_index_s_slots_from_its_keys(rows, base, chunk, ordered,
+                                                                  masked, period_len, known,
+                                                                  threads):
+    # a RangeIndex not numbered yet: in time order, day_bitmaps reads each row's slot
+    # (key - least key) from the keys, chunk by chunk, each thread carrying which days it
+    # has cleared from one chunk to the next; out of order, it has the slots written. Both
+    # give the bitmaps of the slots as int32 users, by day or by period, masked or not
+    from engage_core import _activity
+    if ordered:
+        rows = sorted(rows, key=lambda r: r[1])
+    user = np.asarray([u for u, _ in rows], dtype=np.int32)
+    day = np.asarray([d for _, d in rows], dtype=np.int32) + 700
+    flat = pa.array(base + user.astype(np.int64) * 3, pa.int64())
+    step = chunk or len(flat)
+    keys = pa.chunked_array([flat[i:i + step] for i in range(0, len(flat), step)], pa.int64())
+    out = np.empty(len(rows), dtype=np.int32)
+    index = RangeIndex.deferred(column_keys(keys), threads, out)
+    slots = (base + user.astype(np.int64) * 3 - index.lo).astype(np.int32)
+    mask = (np.arange(len(rows)) % 3 > 0).astype(np.uint8) if masked else None
+    of_day = None if period_len is None else (np.arange(100) // period_len).astype(np.int32)
+    width = int(slots.max()) + 1
+    n_rows = 100 if of_day is None else int(of_day[-1]) + 1
+    n = len(rows)
+    parts = [day[n * t // threads:n * (t + 1) // threads] for t in range(threads)]
+    thread_days = ((np.asarray([p.min() if len(p) else 2**31 - 1 for p in parts], np.int32),
+                    np.asarray([p.max() if len(p) else -2**31 for p in parts], np.int32))
+                   if known else None)
+    want = _activity.day_bitmaps(slots, day, mask, width, n_rows, threads, 700, of_day,
+                                 thread_days)
+    got = _activity.day_bitmaps(index, day, mask, width, n_rows, threads, 700, of_day,
+                                thread_days)
+    assert np.array_equal(got, want)
+    assert index.pending  # counting users did not number them
+    index.number()  # from the keys, or from the slots when they were written
+    assert out.tolist() == _first_appearance(user.tolist())[0]
 
 
 @settings(max_examples=40, deadline=None)
