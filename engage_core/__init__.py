@@ -30,7 +30,8 @@ from engage_core.calendar import Calendar
 from engage_core.cohorts import first_week, lifecycle
 from engage_core.errors import ConfigError, EngageError, RunError, SchemaError
 from engage_core.events import Events, local_days, prepare_events
-from engage_core.retention import retention, retention_brackets, retention_summary
+from engage_core.retention import (retention, retention_brackets, retention_summary,
+                                   retention_with_brackets)
 
 from engage_core.commerce import cohort_revenue, commerce
 from engage_core.conversions import conversion
@@ -45,6 +46,7 @@ __all__ = [
     "Calendar", "ConfigError", "EngageError", "Events", "RunError", "SchemaError",
     "active_users", "engagement_daily", "first_week", "lifecycle", "local_days",
     "plan_user_order", "prepare_events", "retention", "retention_brackets", "retention_summary",
+    "retention_with_brackets",
     "stickiness",
 ]
 __all__ += [

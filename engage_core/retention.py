@@ -176,6 +176,33 @@ def retention(ev: Events, *, period="week", max_offset=12, start_events=None,
     """Cohort retention, classic and unbounded, for offsets 0..max_offset."""
     st = _state(ev, period, max_offset, start_events, return_events, window, breakdown,
                 end_day, threads)
+    return _classic_table(st, max_offset, period)
+
+
+def retention_with_brackets(ev: Events, *, brackets, period="week", max_offset=12,
+                            start_events=None, return_events=None, window="calendar",
+                            breakdown=None, end_day=None, threads=None):
+    """``(retention(...), retention_brackets(...))`` of one configuration, counted in one
+    pass: the bracket counts come with the classic and unbounded ones (calling the two
+    functions counts everything twice).
+
+    >>> import pyarrow as pa, datetime as dt
+    >>> from engage_core import prepare_events
+    >>> t = pa.table({"user_id": [1, 1, 2], "ts": [dt.datetime(2025, 1, d) for d in (6, 20, 6)]})
+    >>> ev = prepare_events(t, event=None)
+    >>> ret, br = retention_with_brackets(ev, brackets=[[1, 2]], max_offset=2)
+    >>> ret.equals(retention(ev, max_offset=2)), br.equals(retention_brackets(ev, brackets=[[1, 2]], max_offset=2))
+    (True, True)
+    >>> br.column("retained_users").to_pylist()
+    [1]
+    """
+    st = _state(ev, period, max_offset, start_events, return_events, window, breakdown,
+                end_day, threads, brackets)
+    return _classic_table(st, max_offset, period), _bracket_table(st, brackets, period)
+
+
+def _classic_table(st: _State, max_offset, period) -> pa.Table:
+    """The ``retention`` table of a state."""
     if st.empty:
         e = np.zeros(0, np.int64)
         return _retention_table(e, e, e, e, e, e, e, st.labels, period)
@@ -212,6 +239,11 @@ def retention_brackets(ev: Events, *, brackets, period="week", max_offset=12, st
     """
     st = _state(ev, period, max_offset, start_events, return_events, window, breakdown,
                 end_day, threads, brackets)
+    return _bracket_table(st, brackets, period)
+
+
+def _bracket_table(st: _State, brackets, period) -> pa.Table:
+    """The ``retention_brackets`` table of a state counted with ``brackets``."""
     br = check_brackets(brackets)
     if st.empty:
         gi = ci = bi = np.zeros(0, np.int64)

@@ -172,12 +172,15 @@ def _retention(ev, o, kw) -> dict[str, pa.Table]:
     return_events = _l(o.return_events) if o.return_events is not None else _l(o.events)
     opts = dict(max_offset=o.max_offset, start_events=start_events, return_events=return_events,
                 window=o.window, breakdown=o.breakdown, **kw)
-    out = {"retention": _concat([ec.retention(ev, period=p, **opts) for p in o.periods])}
+    if o.brackets:  # both tables of a period from one count
+        pairs = [ec.retention_with_brackets(ev, brackets=[list(b) for b in o.brackets],
+                                            period=p, **opts) for p in o.periods]
+    else:
+        pairs = [(ec.retention(ev, period=p, **opts), None) for p in o.periods]
+    out = {"retention": _concat([r for r, _ in pairs])}
     out["retention_summary"] = ec.retention_summary(out["retention"])
     if o.brackets:
-        out["retention_brackets"] = _concat([
-            ec.retention_brackets(ev, brackets=[list(b) for b in o.brackets], period=p, **opts)
-            for p in o.periods])
+        out["retention_brackets"] = _concat([b for _, b in pairs])
     return out
 
 

@@ -171,6 +171,10 @@ def test_retention_and_brackets_match_reference(rows, period, window, zone, brea
     for threads in (1, 2):
         _same(ec.retention(ev, threads=threads, **opts), want_ret, RET_KEYS)
         _same(ec.retention_brackets(ev, brackets=brackets, threads=threads, **opts), want_br, BR_KEYS)
+        # both tables from one count (what the pipeline runs when brackets are configured)
+        ret, br = ec.retention_with_brackets(ev, brackets=brackets, threads=threads, **opts)
+        _same(ret, want_ret, RET_KEYS)
+        _same(br, want_br, BR_KEYS)
 
 
 def test_rolling_day_is_24_hours_across_spring_forward():
