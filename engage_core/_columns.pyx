@@ -4,7 +4,8 @@
 # Arrays arrive as typed memoryviews over numpy / Arrow buffers; nothing here links
 # against libarrow.
 from cython.parallel cimport prange
-from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, intptr_t, uint8_t, uint64_t
+from libc.stdint cimport (INT64_MAX, INT64_MIN, int16_t, int32_t, int64_t, intptr_t, uint8_t,
+                          uint64_t)
 
 from engage_core._hash cimport RowWalk, next_piece, thread_rows, touch_pages
 
@@ -426,3 +427,32 @@ def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
                     out[i] = <int32_t>(p[i - s0] - lo)
     return np.asarray(out)
 
+
+
+def ns_to_us(Int64Chunks col, int64_t[::1] us, int16_t[::1] rem, int nthreads=1):
+    """Nanosecond timestamps (every chunk of ``col``) cut at the microsecond in one parallel
+    pass: ``us`` gets each value floored to microseconds, ``rem`` the nanoseconds below (0
+    to 999), one entry per row of all the chunks (as ``_ingest.ns_split`` per array; slots
+    of nulls hold whatever the values' buffer held)."""
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = col.n, i, s0, q, r
+    cdef const int64_t* p
+    cdef int th
+    cdef RowWalk rw
+    if us.shape[0] != n or rem.shape[0] != n:
+        raise ValueError("ns_to_us: the outputs need one entry per row")
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            rw = thread_rows(start, n, th, nthreads)
+            while next_piece(&rw, start):
+                p = <const int64_t*><intptr_t>data[rw.chunk]
+                s0 = start[rw.chunk]
+                for i in range(rw.lo, rw.hi):
+                    q = p[i - s0] / 1000  # C division truncates toward zero: floored below
+                    r = p[i - s0] - q * 1000
+                    if r < 0:
+                        q = q - 1
+                        r = r + 1000
+                    us[i] = q
+                    rem[i] = <int16_t>r

@@ -108,13 +108,15 @@ def encode_dictionary(arr: pa.DictionaryArray, encode_values, nthreads: int = 1,
                                 nthreads, out)
 
 
-def timestamp_us(arr: pa.Array):
-    """(int64 UTC microseconds, validity or None) of a timestamp array (ns floored)."""
+def timestamp_us(arr: pa.Array, nthreads: int = 1):
+    """(int64 UTC microseconds, validity or None) of a timestamp array (ns floored, by
+    ``nthreads`` threads)."""
     unit = arr.type.unit
     raw = fixed_values(arr, np.int64)
     scale = _TS_SCALE[unit]
     if scale is None:
-        us = np.floor_divide(raw, 1000)
+        us = np.empty(len(raw), dtype=np.int64)
+        _ingest.ns_split(raw, us, None, nthreads)
     elif scale == 1:
         us = np.ascontiguousarray(raw)
     else:
@@ -125,6 +127,31 @@ def timestamp_us(arr: pa.Array):
             raise OverflowError(unit)
         us = raw * scale
     return us, validity(arr)
+
+
+def timestamps_us(column: pa.ChunkedArray, nthreads: int = 1):
+    """(microseconds of every non-empty chunk of a timestamp column, as ``timestamp_us``;
+    the nanoseconds below the microsecond, int16, or None when the unit is coarser). A
+    nanosecond column is cut in one parallel pass into one array (its chunks' values
+    side by side) and one of remainders."""
+    from engage_core import _columns
+
+    chunks = [c for c in column.chunks if len(c)]
+    if column.type.unit != "ns":
+        return [timestamp_us(c, nthreads)[0] for c in chunks], None
+    raw = _columns.Int64Chunks([fixed_values(c, np.int64) for c in chunks])
+    us = _columns.touched(np.empty(raw.n, dtype=np.int64), nthreads)
+    rem = _columns.touched(np.empty(raw.n, dtype=np.int16), nthreads)
+    _columns.ns_to_us(raw, us, rem, nthreads)
+    return [us], rem
+
+
+def ns_remainders(arr: pa.Array, nthreads: int = 1) -> np.ndarray:
+    """The nanoseconds below the microsecond (int16, 0 to 999) of a nanosecond timestamp
+    array, by ``nthreads`` threads (nulls' slots undefined)."""
+    rem = np.empty(len(arr), dtype=np.int16)
+    _ingest.ns_split(fixed_values(arr, np.int64), None, rem, nthreads)
+    return rem
 
 
 def date_days(arr: pa.Array):

@@ -467,12 +467,12 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         rows_read += n
         if n == 0:
             continue
-        ucol, tcol = batch.column(user_id), batch.column(timestamp)
         if whole is not None:  # users, times and days are done: the other columns (no
             # row is dropped: no positions)
             _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
-                           None, None, is_ns and timestamp, threads)
+                           None, None, None, threads)  # (sub-microseconds: whole[3])
             continue
+        ucol, tcol = batch.column(user_id), batch.column(timestamp)
         # no null anywhere: every row is kept, and the kernels write straight into the
         # preallocated result arrays (no mask pass, no copy)
         no_nulls = (tcol.null_count == 0 and ucol.null_count == 0
@@ -483,7 +483,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         else:
             users = _encode_user(ucol, kind, user_index, batch_threads)
         try:
-            ts, tvalid = arrow_io.date_days(tcol) if is_date else arrow_io.timestamp_us(tcol)
+            ts, tvalid = arrow_io.date_days(tcol) if is_date else arrow_io.timestamp_us(tcol, batch_threads)
         except OverflowError:
             raise SchemaError(f"column {timestamp!r} (timestamp): values outside the years 1..9999") from None
         if no_nulls:
@@ -529,7 +529,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
                   user_index=user_index, user_kind=kind, rows_read=rows_read,
                   skipped_user=skipped_user, skipped_ts=skipped_ts, timestamp_is_date=is_date,
                   user_type=user_type, row=cat("row", np.int64) if numeric and whole is None else None,
-                  ts_rem=cat("rem", np.int16) if is_ns else None,
+                  ts_rem=(cat("rem", np.int16) if whole is None else whole[3]) if is_ns else None,
                   numeric={c: (cat(f"num:{c}", np.float64), cat(f"numv:{c}", np.uint8))
                            for c in numeric})
     ev._bounds = bounds  # the day range every metric asks for, found in one parallel pass
@@ -544,9 +544,9 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
 
 def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
                    day_of: "DayMapper", threads: int, name: str, users=None, bounds=None):
-    """(users, timestamp chunks, days) of a table's columns without nulls: each one pass
-    over every chunk, written into arrays allocated once (``users``: already numbered by
-    ``RangeIndex.build``; ``bounds``: the least and greatest integer key)."""
+    """(users, timestamp chunks, days, sub-microsecond nanoseconds or None) of a table's
+    columns without nulls: each one pass over every chunk, into arrays allocated once
+    (``users``: numbered by ``RangeIndex.build``; ``bounds``: least and greatest key)."""
     n = len(ucol)
     if users is None and isinstance(index, _ingest.Int64Index):  # keys too spread out for a RangeIndex
         users = index.encode_parts([k for k, _ in keys.arrays], threads, bounds)
@@ -555,11 +555,11 @@ def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
                                     _columns.touched(np.empty(n, dtype=np.int32), threads),
                                     threads)
     try:
-        ts = [arrow_io.timestamp_us(c)[0] for c in tcol.chunks if len(c)]
+        ts, rem = arrow_io.timestamps_us(tcol, threads)
     except OverflowError:
         raise SchemaError(f"column {name!r} (timestamp): values outside the years 1..9999") from None
     days = day_of(_columns.Int64Chunks(ts), _columns.touched(np.empty(n, dtype=np.int32), threads))
-    return users, ts, days
+    return users, ts, days, rem
 
 
 def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
@@ -571,7 +571,7 @@ def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, nume
     float64 columns."""
     n = batch.num_rows
     if ns_column:  # nanoseconds below the microsecond, to order ties exactly
-        rem = (arrow_io.fixed_values(batch.column(ns_column), np.int64) % 1000).astype(np.int16)
+        rem = arrow_io.ns_remainders(batch.column(ns_column), threads)
         parts.add("rem", rem if keep is None else rem[keep])
     if numeric and rows_read is not None:
         positions = np.arange(rows_read - n, rows_read, dtype=np.int64)
