@@ -26,14 +26,23 @@ def versions() -> dict:
 
 
 def cpu_model() -> str:
+    """The CPU's name, with its family and model and whether it has AVX-512 (a VM may name
+    two CPU generations alike, e.g. "AMD EPYC": their figures are not comparable)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first CPU's fields are enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        avx512 = "yes" if "avx512f" in fields.get("flags", "").split() else "no"
+        name += f" (family {fields['cpu family']}, model {fields['model']}, AVX-512: {avx512})"
+    return name
 
 
 def engine_state() -> dict:
