@@ -429,18 +429,22 @@ def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
 
 
 
-def ns_to_us(Int64Chunks col, int64_t[::1] us, int16_t[::1] rem, int nthreads=1):
+def ns_to_us(Int64Chunks col, us_out=None, rem_out=None, int nthreads=1):
     """Nanosecond timestamps (every chunk of ``col``) cut at the microsecond in one parallel
-    pass: ``us`` gets each value floored to microseconds, ``rem`` the nanoseconds below (0
-    to 999), one entry per row of all the chunks (as ``_ingest.ns_split`` per array; slots
-    of nulls hold whatever the values' buffer held)."""
+    pass: ``us_out`` (int64) gets each value floored to microseconds, ``rem_out`` (int16)
+    the nanoseconds below (0 to 999; -1 ns is -1 us and 999 ns), one entry per row of all
+    the chunks; either may be None. The same as numpy's ``// 1000`` and ``% 1000``, which
+    run on one thread (slots of nulls get whatever the values' buffer held)."""
     cdef const int64_t[::1] data = col.data
     cdef const int64_t[::1] start = col.start
     cdef int64_t n = col.n, i, s0, q, r
+    cdef bint want_us = us_out is not None, want_rem = rem_out is not None
+    cdef int64_t[::1] us = us_out if want_us else np.empty(1, dtype=np.int64)
+    cdef int16_t[::1] rem = rem_out if want_rem else np.empty(1, dtype=np.int16)
     cdef const int64_t* p
     cdef int th
     cdef RowWalk rw
-    if us.shape[0] != n or rem.shape[0] != n:
+    if (want_us and us.shape[0] != n) or (want_rem and rem.shape[0] != n):
         raise ValueError("ns_to_us: the outputs need one entry per row")
     with nogil:
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
@@ -454,5 +458,7 @@ def ns_to_us(Int64Chunks col, int64_t[::1] us, int16_t[::1] rem, int nthreads=1)
                     if r < 0:
                         q = q - 1
                         r = r + 1000
-                    us[i] = q
-                    rem[i] = <int16_t>r
+                    if want_us:
+                        us[i] = q
+                    if want_rem:
+                        rem[i] = <int16_t>r

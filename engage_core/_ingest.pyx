@@ -392,26 +392,3 @@ def float64_column(const double[::1] raw, bitmap, int64_t offset, double[::1] va
             dst[i] = src[i] & (0 - ok)  # the value's bits, or 0.0's
             valid[i] = <uint8_t>ok
 
-
-def ns_split(const int64_t[::1] ns, us_out=None, rem_out=None, int nthreads=1):
-    """Nanosecond timestamps cut at the microsecond, in parallel: ``us_out`` (int64) gets
-    each value floored to microseconds, ``rem_out`` (int16) the nanoseconds below (0 to
-    999, negative values included: -1 ns is -1 us and 999 ns). Either may be None. The
-    same as numpy's ``// 1000`` and ``% 1000``, which run on one thread."""
-    cdef int64_t n = ns.shape[0], i, q, r
-    cdef bint want_us = us_out is not None, want_rem = rem_out is not None
-    cdef int64_t[::1] us = us_out if want_us else np.empty(1, dtype=np.int64)
-    cdef int16_t[::1] rem = rem_out if want_rem else np.empty(1, dtype=np.int16)
-    if (want_us and us.shape[0] != n) or (want_rem and rem.shape[0] != n):
-        raise ValueError("ns_split: the outputs need one entry per value")
-    with nogil:
-        for i in prange(n, num_threads=nthreads, schedule="static"):
-            q = ns[i] / 1000  # C division truncates toward zero: floored below
-            r = ns[i] - q * 1000
-            if r < 0:
-                q = q - 1
-                r = r + 1000
-            if want_us:
-                us[i] = q
-            if want_rem:
-                rem[i] = <int16_t>r

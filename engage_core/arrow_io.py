@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engage_core import _ingest
+from engage_core import _columns, _ingest
 
 _INT_DTYPES = {
     pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
@@ -116,7 +116,7 @@ def timestamp_us(arr: pa.Array, nthreads: int = 1):
     scale = _TS_SCALE[unit]
     if scale is None:
         us = np.empty(len(raw), dtype=np.int64)
-        _ingest.ns_split(raw, us, None, nthreads)
+        _columns.ns_to_us(_columns.Int64Chunks([raw]), us, None, nthreads)
     elif scale == 1:
         us = np.ascontiguousarray(raw)
     else:
@@ -134,8 +134,6 @@ def timestamps_us(column: pa.ChunkedArray, nthreads: int = 1):
     the nanoseconds below the microsecond, int16, or None when the unit is coarser). A
     nanosecond column is cut in one parallel pass into one array (its chunks' values
     side by side) and one of remainders."""
-    from engage_core import _columns
-
     chunks = [c for c in column.chunks if len(c)]
     if column.type.unit != "ns":
         return [timestamp_us(c, nthreads)[0] for c in chunks], None
@@ -150,7 +148,7 @@ def ns_remainders(arr: pa.Array, nthreads: int = 1) -> np.ndarray:
     """The nanoseconds below the microsecond (int16, 0 to 999) of a nanosecond timestamp
     array, by ``nthreads`` threads (nulls' slots undefined)."""
     rem = np.empty(len(arr), dtype=np.int16)
-    _ingest.ns_split(fixed_values(arr, np.int64), None, rem, nthreads)
+    _columns.ns_to_us(_columns.Int64Chunks([fixed_values(arr, np.int64)]), None, rem, nthreads)
     return rem
 
 
