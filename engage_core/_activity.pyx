@@ -382,6 +382,8 @@ def day_bitmaps(users, const int32_t[::1] day, mask, int64_t n_users,
     else:
         keys, klo = users.slot_keys()
         use_keys = True
+        if keys.n != n:
+            raise ValueError("day_bitmaps: the index's keys and the days differ in length")
         user = np.zeros(1, dtype=np.int32)  # not read
     kdata = keys.data if use_keys else np.zeros(1, dtype=np.int64)
     kstart = keys.start if use_keys else np.zeros(2, dtype=np.int64)
