@@ -462,3 +462,35 @@ def ns_to_us(Int64Chunks col, us_out=None, rem_out=None, int nthreads=1):
                         us[i] = q
                     if want_rem:
                         rem[i] = <int16_t>r
+
+
+def scale_to_us(Int64Chunks col, int64_t scale, int64_t[::1] us, int nthreads=1):
+    """Second or millisecond timestamps (every chunk of ``col``, ``scale`` 10**6 or 10**3)
+    as microseconds into ``us``, one entry per row, in one parallel pass. Returns False,
+    leaving ``us`` partly written, when a valid value is out of the int64 microsecond range
+    (numpy's ``raw * scale`` after a check of the valid values' min and max, on one
+    thread; slots of nulls get their raw value times ``scale``, wrapped)."""
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] vdata = col.valid
+    cdef const int64_t[::1] start = col.start
+    cdef int64_t n = col.n, i, s0, v, limit = INT64_MAX // scale
+    cdef const int64_t* p
+    cdef const uint8_t* vv
+    cdef int th
+    cdef int bad = 0
+    cdef RowWalk rw
+    if us.shape[0] != n:
+        raise ValueError("scale_to_us: the output needs one entry per row")
+    with nogil:
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            rw = thread_rows(start, n, th, nthreads)
+            while next_piece(&rw, start):
+                p = <const int64_t*><intptr_t>data[rw.chunk]
+                vv = <const uint8_t*><intptr_t>vdata[rw.chunk]
+                s0 = start[rw.chunk]
+                for i in range(rw.lo, rw.hi):
+                    v = p[i - s0]
+                    if (v > limit or v < -limit) and (vv == NULL or vv[i - s0]):
+                        bad += 1
+                    us[i] = <int64_t>(<uint64_t>v * <uint64_t>scale)
+    return bad == 0

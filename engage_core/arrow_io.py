@@ -120,25 +120,30 @@ def timestamp_us(arr: pa.Array, nthreads: int = 1):
     elif scale == 1:
         us = np.ascontiguousarray(raw)
     else:
-        limit = np.iinfo(np.int64).max // scale
-        valid = validity(arr)
-        check = raw if valid is None else raw[valid.astype(bool)]
-        if len(check) and (check.max() > limit or check.min() < -limit):
+        us = np.empty(len(raw), dtype=np.int64)
+        if not _columns.scale_to_us(_columns.Int64Chunks([raw], [validity(arr)]), scale, us,
+                                    nthreads):
             raise OverflowError(unit)
-        us = raw * scale
     return us, validity(arr)
 
 
 def timestamps_us(column: pa.ChunkedArray, nthreads: int = 1):
     """(microseconds of every non-empty chunk of a timestamp column, as ``timestamp_us``;
     the nanoseconds below the microsecond, int16, or None when the unit is coarser). A
-    nanosecond column is cut in one parallel pass into one array (its chunks' values
-    side by side) and one of remainders."""
+    column in seconds, milliseconds or nanoseconds is converted in one parallel pass into
+    one array (its chunks' values side by side; ns: and one of remainders). Raises
+    OverflowError as ``timestamp_us`` does."""
     chunks = [c for c in column.chunks if len(c)]
-    if column.type.unit != "ns":
+    unit = column.type.unit
+    if unit == "us":
         return [timestamp_us(c, nthreads)[0] for c in chunks], None
-    raw = _columns.Int64Chunks([fixed_values(c, np.int64) for c in chunks])
+    raw = _columns.Int64Chunks([fixed_values(c, np.int64) for c in chunks],
+                               [validity(c) for c in chunks])
     us = _columns.touched(np.empty(raw.n, dtype=np.int64), nthreads)
+    if unit != "ns":  # seconds or milliseconds: one array too
+        if not _columns.scale_to_us(raw, _TS_SCALE[unit], us, nthreads):
+            raise OverflowError(unit)
+        return [us], None
     rem = _columns.touched(np.empty(raw.n, dtype=np.int16), nthreads)
     _columns.ns_to_us(raw, us, rem, nthreads)
     return [us], rem

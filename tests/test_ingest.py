@@ -310,3 +310,40 @@ def test_float64_columns_copied_with_their_nulls_bit_for_bit(threads):
             expect = a.to_numpy(zero_copy_only=False) if a.null_count == 0 else np.zeros(len(a))
             assert np.array_equal(values.view(np.uint64), expect.view(np.uint64))
             assert np.array_equal(valid, np.full(len(a), a.null_count == 0, dtype=np.uint8))
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(-(2**53), 2**53), min_size=1, max_size=200),
+       unit=st.sampled_from(["s", "ms"]), chunk=st.sampled_from([None, 1, 7]),
+       threads=st.integers(1, 3))
+def test_second_and_millisecond_timestamps_scale_like_numpy(values, unit, chunk, threads):
+    # seconds and milliseconds become microseconds on all threads, in one array for a whole
+    # table (chunked or not), as numpy's raw * scale
+    from engage_core import arrow_io
+
+    scale = 10**6 if unit == "s" else 10**3
+    raw = np.asarray(values, dtype=np.int64) // (scale // 1000)  # within the years 1..9999 or not
+    fine = raw[(raw > -(2**63 - 1) // scale) & (raw < (2**63 - 1) // scale)]
+    flat = pa.array(fine, pa.timestamp(unit))
+    step = chunk or max(len(fine), 1)
+    col = pa.chunked_array([flat[i:i + step] for i in range(0, len(fine), step)], flat.type)
+    us, rem = arrow_io.timestamps_us(col, threads)
+    assert rem is None and np.array_equal(np.concatenate(us) if us else [], fine * scale)
+    one, valid = arrow_io.timestamp_us(flat, threads)
+    assert valid is None and np.array_equal(one, fine * scale)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_coarse_timestamps_past_int64_microseconds_are_a_schema_error(unit):
+    # a valid value whose microseconds overflow int64 is named as out of range; the same
+    # value in a null's slot is not looked at
+    scale = 10**6 if unit == "s" else 10**3
+    big = np.iinfo(np.int64).max // scale + 1
+    bad = pa.table({"user_id": [1, 2], "ts": pa.array([0, big], pa.timestamp(unit))})
+    with pytest.raises(ec.SchemaError, match="years 1..9999"):
+        ec.prepare_events(bad, event=None)
+    values = pa.array([0, big], pa.int64()).buffers()[1]
+    nulls = pa.array([True, False]).buffers()[1]
+    masked = pa.Array.from_buffers(pa.timestamp(unit), 2, [nulls, values], null_count=1)
+    ev = ec.prepare_events(pa.table({"user_id": [1, 2], "ts": masked}), event=None)
+    assert ev.num_rows == 1 and ev.rows_skipped_null_timestamp == 1
