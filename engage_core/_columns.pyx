@@ -429,58 +429,32 @@ def key_offsets(Int64Chunks col, int64_t lo, int32_t[::1] out, int nthreads=1):
 
 
 
-def ns_to_us(Int64Chunks col, us_out=None, rem_out=None, int nthreads=1):
-    """Nanosecond timestamps (every chunk of ``col``) cut at the microsecond in one parallel
-    pass: ``us_out`` (int64) gets each value floored to microseconds, ``rem_out`` (int16)
-    the nanoseconds below (0 to 999; -1 ns is -1 us and 999 ns), one entry per row of all
-    the chunks; either may be None. The same as numpy's ``// 1000`` and ``% 1000``, which
-    run on one thread (slots of nulls get whatever the values' buffer held)."""
-    cdef const int64_t[::1] data = col.data
-    cdef const int64_t[::1] start = col.start
-    cdef int64_t n = col.n, i, s0, q, r
-    cdef bint want_us = us_out is not None, want_rem = rem_out is not None
-    cdef int64_t[::1] us = us_out if want_us else np.empty(1, dtype=np.int64)
-    cdef int16_t[::1] rem = rem_out if want_rem else np.empty(1, dtype=np.int16)
-    cdef const int64_t* p
-    cdef int th
-    cdef RowWalk rw
-    if (want_us and us.shape[0] != n) or (want_rem and rem.shape[0] != n):
-        raise ValueError("ns_to_us: the outputs need one entry per row")
-    with nogil:
-        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            rw = thread_rows(start, n, th, nthreads)
-            while next_piece(&rw, start):
-                p = <const int64_t*><intptr_t>data[rw.chunk]
-                s0 = start[rw.chunk]
-                for i in range(rw.lo, rw.hi):
-                    q = p[i - s0] / 1000  # C division truncates toward zero: floored below
-                    r = p[i - s0] - q * 1000
-                    if r < 0:
-                        q = q - 1
-                        r = r + 1000
-                    if want_us:
-                        us[i] = q
-                    if want_rem:
-                        rem[i] = <int16_t>r
-
-
-def scale_to_us(Int64Chunks col, int64_t scale, int64_t[::1] us, int nthreads=1):
-    """Second or millisecond timestamps (every chunk of ``col``, ``scale`` 10**6 or 10**3)
-    as microseconds into ``us``, one entry per row, in one parallel pass. Returns False,
-    leaving ``us`` partly written, when a valid value is out of the int64 microsecond range
-    (numpy's ``raw * scale`` after a check of the valid values' min and max, on one
-    thread; slots of nulls get their raw value times ``scale``, wrapped)."""
+def to_us(Int64Chunks col, int64_t scale, us_out=None, rem_out=None, int nthreads=1):
+    """Timestamps (every chunk of ``col``) as microseconds, one entry per row of all the
+    chunks, in one parallel pass. ``scale`` 0: nanoseconds, cut at the microsecond:
+    ``us_out`` (int64) gets each value floored (-1 ns is -1 us and 999 ns), ``rem_out``
+    (int16) the nanoseconds below, either may be None (numpy's ``// 1000`` and ``% 1000``).
+    ``scale`` 10**6 or 10**3: seconds or milliseconds times ``scale`` into ``us_out``
+    (numpy's ``raw * scale``; slots of nulls get it wrapped). numpy runs on one thread.
+    Returns False, ``us_out`` partly written, when a valid value's microseconds are out
+    of the int64 range (never for nanoseconds)."""
     cdef const int64_t[::1] data = col.data
     cdef const int64_t[::1] vdata = col.valid
     cdef const int64_t[::1] start = col.start
-    cdef int64_t n = col.n, i, s0, v, limit = INT64_MAX // scale
+    cdef int64_t n = col.n, i, s0, v, q, r
+    cdef int64_t limit = INT64_MAX // scale if scale > 0 else INT64_MAX
+    cdef bint want_us = us_out is not None, want_rem = rem_out is not None
+    cdef int64_t[::1] us = us_out if want_us else np.empty(1, dtype=np.int64)
+    cdef int16_t[::1] rem = rem_out if want_rem else np.empty(1, dtype=np.int16)
     cdef const int64_t* p
     cdef const uint8_t* vv
     cdef int th
     cdef int bad = 0
     cdef RowWalk rw
-    if us.shape[0] != n:
-        raise ValueError("scale_to_us: the output needs one entry per row")
+    if (want_us and us.shape[0] != n) or (want_rem and rem.shape[0] != n):
+        raise ValueError("to_us: the outputs need one entry per row")
+    if scale < 0 or (scale > 0 and (want_rem or not want_us)):
+        raise ValueError("to_us: seconds or milliseconds go to us_out only")
     with nogil:
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
             rw = thread_rows(start, n, th, nthreads)
@@ -490,7 +464,18 @@ def scale_to_us(Int64Chunks col, int64_t scale, int64_t[::1] us, int nthreads=1)
                 s0 = start[rw.chunk]
                 for i in range(rw.lo, rw.hi):
                     v = p[i - s0]
-                    if (v > limit or v < -limit) and (vv == NULL or vv[i - s0]):
-                        bad += 1
-                    us[i] = <int64_t>(<uint64_t>v * <uint64_t>scale)
+                    if scale > 0:
+                        if (v > limit or v < -limit) and (vv == NULL or vv[i - s0]):
+                            bad += 1
+                        us[i] = <int64_t>(<uint64_t>v * <uint64_t>scale)
+                        continue
+                    q = v / 1000  # C division truncates toward zero: floored below
+                    r = v - q * 1000
+                    if r < 0:
+                        q = q - 1
+                        r = r + 1000
+                    if want_us:
+                        us[i] = q
+                    if want_rem:
+                        rem[i] = <int16_t>r
     return bad == 0

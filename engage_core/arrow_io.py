@@ -116,13 +116,13 @@ def timestamp_us(arr: pa.Array, nthreads: int = 1):
     scale = _TS_SCALE[unit]
     if scale is None:
         us = np.empty(len(raw), dtype=np.int64)
-        _columns.ns_to_us(_columns.Int64Chunks([raw]), us, None, nthreads)
+        _columns.to_us(_columns.Int64Chunks([raw]), 0, us, None, nthreads)
     elif scale == 1:
         us = np.ascontiguousarray(raw)
     else:
         us = np.empty(len(raw), dtype=np.int64)
-        if not _columns.scale_to_us(_columns.Int64Chunks([raw], [validity(arr)]), scale, us,
-                                    nthreads):
+        if not _columns.to_us(_columns.Int64Chunks([raw], [validity(arr)]), scale, us, None,
+                              nthreads):
             raise OverflowError(unit)
     return us, validity(arr)
 
@@ -140,12 +140,9 @@ def timestamps_us(column: pa.ChunkedArray, nthreads: int = 1):
     raw = _columns.Int64Chunks([fixed_values(c, np.int64) for c in chunks],
                                [validity(c) for c in chunks])
     us = _columns.touched(np.empty(raw.n, dtype=np.int64), nthreads)
-    if unit != "ns":  # seconds or milliseconds: one array too
-        if not _columns.scale_to_us(raw, _TS_SCALE[unit], us, nthreads):
-            raise OverflowError(unit)
-        return [us], None
-    rem = _columns.touched(np.empty(raw.n, dtype=np.int16), nthreads)
-    _columns.ns_to_us(raw, us, rem, nthreads)
+    rem = _columns.touched(np.empty(raw.n, dtype=np.int16), nthreads) if unit == "ns" else None
+    if not _columns.to_us(raw, _TS_SCALE[unit] or 0, us, rem, nthreads):
+        raise OverflowError(unit)
     return [us], rem
 
 
@@ -153,7 +150,7 @@ def ns_remainders(arr: pa.Array, nthreads: int = 1) -> np.ndarray:
     """The nanoseconds below the microsecond (int16, 0 to 999) of a nanosecond timestamp
     array, by ``nthreads`` threads (nulls' slots undefined)."""
     rem = np.empty(len(arr), dtype=np.int16)
-    _columns.ns_to_us(_columns.Int64Chunks([fixed_values(arr, np.int64)]), None, rem, nthreads)
+    _columns.to_us(_columns.Int64Chunks([fixed_values(arr, np.int64)]), 0, None, rem, nthreads)
     return rem
 
 

@@ -22,7 +22,7 @@ def test_cohort_segment_follows_sub_microsecond_order():
 @settings(max_examples=60, deadline=None)
 @given(values=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=300),
        threads=st.integers(1, 3))
-def test_ns_to_us_floors_to_microseconds_like_numpy(values, threads):
+def test_to_us_floors_nanoseconds_like_numpy(values, threads):
     # the parallel cut of nanosecond timestamps equals numpy's // 1000 and % 1000, negative
     # values (before 1970) and both ends of int64 included
     from engage_core import _columns
@@ -31,10 +31,10 @@ def test_ns_to_us_floors_to_microseconds_like_numpy(values, threads):
                     dtype=np.int64)
     us = np.empty(len(ns), np.int64)
     rem = np.empty(len(ns), np.int16)
-    _columns.ns_to_us(_columns.Int64Chunks([ns]), us, rem, threads)
+    _columns.to_us(_columns.Int64Chunks([ns]), 0, us, rem, threads)
     assert np.array_equal(us, ns // 1000) and np.array_equal(rem, (ns % 1000).astype(np.int16))
     only_rem = np.empty(len(ns), np.int16)
-    _columns.ns_to_us(_columns.Int64Chunks([ns[:5], ns[5:]]), None, only_rem, threads)
+    _columns.to_us(_columns.Int64Chunks([ns[:5], ns[5:]]), 0, None, only_rem, threads)
     assert np.array_equal(only_rem, rem)
 
 
