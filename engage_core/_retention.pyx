@@ -3,7 +3,8 @@
 # and bracketed retention. Calendar offsets count periods; rolling offsets count fixed
 # lengths of time from the user's first start instant.
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset
 
 from engage_core._hash cimport floordiv, zero_fill
 
@@ -132,7 +133,11 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
           const int32_t[:, ::1] brackets, int nthreads):
     """Cohort sizes, classic and unbounded retained users per offset, and retained users
     per bracket, by (group, cohort period). Users count in group 0 ('all') and in
-    ``group[u]`` when it is > 0."""
+    ``group[u]`` when it is > 0.
+
+    Per user, only the set offsets are visited (classic); unbounded retention counts the
+    users by their largest offset (capped at max_offset + 1) and sums those from the top;
+    a bracket is one AND with its offsets' mask."""
     cdef int64_t n_users = cohort.shape[0]
     cdef int64_t words = (n_bits + 63) // 64
     cdef int K = max_offset + 1
@@ -141,11 +146,17 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
     cdef int64_t GP = n_groups * n_periods, BB = max(B, 1)
     cdef int64_t[:, ::1] size = per_thread(nthreads, GP)
     cdef int64_t[:, ::1] ret = per_thread(nthreads, GP * K)
-    cdef int64_t[:, ::1] unb = per_thread(nthreads, GP * K)
+    cdef int64_t[:, ::1] top = per_thread(nthreads, GP * (K + 1))
     cdef int64_t[:, ::1] bret = per_thread(nthreads, GP * BB)
-    cdef int64_t u, base, cell
-    cdef int t, g, gi, ng, k, b, hit
+    # each bracket's offsets as a mask of words
+    cdef uint64_t[:, ::1] bmask = np.zeros((BB, words), dtype=np.uint64)
+    cdef uint64_t w
+    cdef int64_t u, base, cell, j
+    cdef int t, g, gi, ng, k, b, hit, mk
     cdef int32_t c
+    for b in range(B):
+        for k in range(brackets[b, 0], min(brackets[b, 1], n_bits - 1) + 1):
+            bmask[b, k >> 6] |= (<uint64_t>1) << (k & 63)
     with nogil:
         for u in prange(n_users, num_threads=nthreads, schedule="static"):
             c = cohort[u]
@@ -155,79 +166,140 @@ def tally(const int32_t[::1] cohort, const int32_t[::1] group, int n_groups, int
             g = group[u]
             ng = 2 if g > 0 else 1
             base = u * words
+            mk = max_k[u] + 1
+            if mk > K:
+                mk = K
             for gi in range(ng):
                 g = 0 if gi == 0 else group[u]
                 cell = g * n_periods + c
                 size[t, cell] += 1
-                for k in range(K):
-                    if (bits[base + (k >> 6)] >> (k & 63)) & 1:
+                top[t, cell * (K + 1) + mk] += 1
+                for j in range(words):
+                    w = bits[base + j]
+                    while w:
+                        k = <int>(j * 64) + ctz64(w)
+                        if k >= K:
+                            break
                         ret[t, cell * K + k] += 1
-                    if max_k[u] >= k:
-                        unb[t, cell * K + k] += 1
+                        w = w & (w - 1)
                 for b in range(B):
                     hit = 0
-                    for k in range(brackets[b, 0], brackets[b, 1] + 1):
-                        if (bits[base + (k >> 6)] >> (k & 63)) & 1:
+                    for j in range(words):
+                        if bits[base + j] & bmask[b, j]:
                             hit = 1
-                            break
                     bret[t, cell * BB + b] += hit
     shape = (n_groups, n_periods)
+    # users retained "on or after" offset k: those whose largest offset is k or more
+    by_top = np.asarray(top)[:, :GP * (K + 1)].sum(axis=0).reshape(shape + (K + 1,))
+    unb = np.cumsum(by_top[:, :, ::-1], axis=2)[:, :, ::-1][:, :, 1:]
     return (np.asarray(size)[:, :GP].sum(axis=0).reshape(shape),
             np.asarray(ret)[:, :GP * K].sum(axis=0).reshape(shape + (K,)),
-            np.asarray(unb)[:, :GP * K].sum(axis=0).reshape(shape + (K,)),
+            np.ascontiguousarray(unb),
             np.asarray(bret)[:, :GP * BB].sum(axis=0).reshape(shape + (BB,))[:, :, :B])
 
 
-cdef struct RollState:
-    int64_t t0       # first start instant (INT64_MAX: no cohort)
-    uint64_t bits    # offsets with a return; bit 63: any offset of 63 or more
+ctypedef fused roll_t:
+    uint16_t
+    uint32_t
+    uint64_t
+
+
+cdef void rolling_rows(roll_t* st, int64_t n_states, const int32_t* user, const int64_t* ts,
+                       const uint8_t* m, bint use_mask, const int64_t* start,
+                       int64_t length_us, int64_t a, int64_t b) noexcept nogil:
+    """Rows a..b into one thread's (zeroed) states: bit min(k, width - 1) of the user's
+    word."""
+    cdef int64_t i, k, t_i, s, top = sizeof(roll_t) * 8 - 1
+    cdef int32_t u
+    cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
+    memset(st, 0, n_states * sizeof(roll_t))
+    for i in range(a, b):
+        if i + 16 < b:
+            u = user[i + 16]
+            ENGAGE_PREFETCH(&start[u])
+            ENGAGE_PREFETCH(&st[u])
+        if use_mask and not m[i]:
+            continue
+        u = user[i]
+        t_i = ts[i]
+        s = start[u]
+        if t_i < s:  # before the first start, or no cohort
+            continue
+        k = rolling_offset(t_i - s, length_us, inv_length)
+        st[u] = st[u] | <roll_t>((<roll_t>1) << (k if k < top else top))
+
+
+cdef void rolling_merge(const roll_t* st, int64_t stride, int nthreads, int64_t n_users,
+                        uint64_t keep, int n_bits, uint64_t* bits,
+                        int32_t* max_k) noexcept nogil:
+    """Each user's words ORed over the threads: the offsets under n_bits, and the largest
+    offset capped at n_bits."""
+    cdef int64_t u
+    cdef uint64_t acc
+    cdef int q, top
+    for u in prange(n_users, num_threads=nthreads, schedule="static"):
+        acc = 0
+        for q in range(nthreads):
+            acc = acc | st[q * stride + u]
+        bits[u] = acc & keep
+        top = 63 - clz64(acc) if acc else -1
+        max_k[u] = top if top < n_bits else n_bits
 
 
 def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[::1] m,
                   bint use_mask, const int32_t[::1] cohort, const int64_t[::1] t0,
                   int64_t length_us, int n_bits, int64_t n_users, int nthreads):
-    """offset_bits for rolling windows and under 64 offsets: each user's first instant and
-    offsets side by side (16 bytes: 1M users on 2 threads keep 32 MB of state, not the 48
-    of 24-byte records with the cohort and the largest offset), the user's state of the
-    row 16 ahead fetched meanwhile. An offset of 63 or more sets bit 63, so the largest
-    offset comes out exact below 63 and as 63 above (tally asks at most offset n_bits - 1).
-    Each thread takes a contiguous range of rows with its own copy of the states; the
-    copies are merged per user (OR)."""
-    cdef RollState[:, ::1] st = np.empty((nthreads, max(n_users, 1)), dtype=np.dtype(
-        [("t0", np.int64), ("bits", np.uint64)]))
+    """offset_bits for rolling windows and under 64 offsets. The users' first instants are
+    read by every thread from one array (the log's users numbered in time order read it
+    almost in sequence); each thread keeps, for its contiguous range of rows, one word of
+    offsets per user: 16 bits under 16 offsets (1M users: 2 MB a thread, beside the 8 MB
+    of instants, where 16-byte records of instant and offsets took 16 MB a thread and
+    missed the cache on 2 threads). An offset past the word's width sets its top bit, so
+    the largest offset comes out exact below n_bits and as n_bits above (tally asks at
+    most n_bits - 1). The words are merged per user (OR)."""
     cdef uint64_t[::1] bits = np.empty(max(n_users, 1), dtype=np.uint64)
-    cdef int32_t[::1] max_k = np.empty(n_users, dtype=np.int32)
-    cdef int64_t n = user.shape[0], i, u, a, b, k, t_i
-    cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
+    cdef int32_t[::1] max_k = np.empty(max(n_users, 1), dtype=np.int32)
+    cdef int64_t n = user.shape[0], u, a, b
     cdef uint64_t keep = ((<uint64_t>1) << n_bits) - 1
-    cdef RollState* x
-    cdef uint64_t acc
-    cdef int t, q
+    cdef int width = 16 if n_bits < 16 else (32 if n_bits < 32 else 64)
+    # a row of states per thread, padded to whole cache lines
+    cdef int64_t stride = (max(n_users, 1) * width // 8 + 63) // 64 * 64 * 8 // width
+    cdef bint no_start = False
+    cdef int t
+    if n == 0 or n_users == 0:
+        return np.zeros(n_users, dtype=np.uint64), np.full(n_users, -1, dtype=np.int32)
+    with nogil:
+        for u in range(n_users):
+            if cohort[u] < 0:
+                no_start = True
+                break
+    # users without a cohort start never
+    cdef const int64_t[::1] start = (np.where(np.asarray(cohort) >= 0, np.asarray(t0), INT64_MAX)
+                                     if no_start else t0)
+    state = np.empty(nthreads * stride, dtype={16: np.uint16, 32: np.uint32, 64: np.uint64}[width])
+    cdef uint16_t[::1] s16 = state if width == 16 else None
+    cdef uint32_t[::1] s32 = state if width == 32 else None
+    cdef uint64_t[::1] s64 = state if width == 64 else None
     with nogil:
         for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            for u in range(n_users):
-                st[t, u].t0 = t0[u] if cohort[u] >= 0 else INT64_MAX
-                st[t, u].bits = 0
             a = n * t // nthreads
             b = n * (t + 1) // nthreads
-            for i in range(a, b):
-                if i + 16 < b:
-                    ENGAGE_PREFETCH(&st[t, user[i + 16]])
-                if use_mask and not m[i]:
-                    continue
-                x = &st[t, user[i]]
-                t_i = ts[i]
-                if t_i < x.t0:  # before the first start, or no cohort
-                    continue
-                k = rolling_offset(t_i - x.t0, length_us, inv_length)
-                x.bits = x.bits | ((<uint64_t>1) << (k if k < 63 else 63))
-        for u in prange(n_users, num_threads=nthreads, schedule="static"):
-            acc = 0
-            for q in range(nthreads):
-                acc = acc | st[q, u].bits
-            bits[u] = acc & keep
-            max_k[u] = 63 - clz64(acc) if acc else -1
-    return np.asarray(bits), np.asarray(max_k)
+            if width == 16:
+                rolling_rows(&s16[t * stride], stride, &user[0], &ts[0], &m[0], use_mask,
+                             &start[0], length_us, a, b)
+            elif width == 32:
+                rolling_rows(&s32[t * stride], stride, &user[0], &ts[0], &m[0], use_mask,
+                             &start[0], length_us, a, b)
+            else:
+                rolling_rows(&s64[t * stride], stride, &user[0], &ts[0], &m[0], use_mask,
+                             &start[0], length_us, a, b)
+        if width == 16:
+            rolling_merge(&s16[0], stride, nthreads, n_users, keep, n_bits, &bits[0], &max_k[0])
+        elif width == 32:
+            rolling_merge(&s32[0], stride, nthreads, n_users, keep, n_bits, &bits[0], &max_k[0])
+        else:
+            rolling_merge(&s64[0], stride, nthreads, n_users, keep, n_bits, &bits[0], &max_k[0])
+    return np.asarray(bits)[:n_users], np.asarray(max_k)[:n_users]
 
 
 def offset_bits_from_days(const int64_t[::1] offsets, const int32_t[::1] days,

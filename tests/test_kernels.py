@@ -585,8 +585,9 @@ def test_retention_counts_from_bitmaps_equal_the_per_user_tally(rows, period_len
        masked=st.booleans(), threads=st.integers(1, 3))
 def test_rolling_offsets_of_packed_user_state_equal_the_general_pass(rows, length, n_bits, masked,
                                                                       threads):
-    # offsets of under 64 bits take the packed per-user path, whose largest offset stops at
-    # 63 (tally asks at most n_bits - 1); 64 and 65 bits the general one
+    # offsets of under 64 bits take the packed per-user path (16-, 32- or 64-bit words),
+    # whose largest offset is capped at n_bits (tally asks at most n_bits - 1); 64 and 65
+    # bits the general one
     user = np.asarray([u for u, _ in rows], dtype=np.int32)
     ts = np.asarray([t for _, t in rows], dtype=np.int64)
     n_users = 41
@@ -601,7 +602,7 @@ def test_rolling_offsets_of_packed_user_state_equal_the_general_pass(rows, lengt
                                        n_bits, n_users, threads)
     wide, wide_top = _retention.offset_bits(user, ts, dayoff, mask, cohort, t0, of_day, True,
                                             length, 65, n_users, threads)
-    assert np.array_equal(top, np.minimum(wide_top, 63) if n_bits < 64 else wide_top)
+    assert np.array_equal(top, np.minimum(wide_top, n_bits) if n_bits < 64 else wide_top)
     keep = np.uint64((1 << n_bits) - 1) if n_bits < 64 else np.uint64(2**64 - 1)
     assert np.array_equal(bits, wide.reshape(n_users, 2)[:, 0] & keep)
     k = min(n_bits, 13)  # and the counts from them are the same
