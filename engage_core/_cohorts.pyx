@@ -4,9 +4,10 @@
 # Users are dense ids; per-user day sets come as CSR from _activity.actor_days. Counts are
 # accumulated per thread and summed at the end, so results do not depend on threads.
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.stdint cimport INT64_MIN, int16_t, int32_t, int64_t, intptr_t, uint8_t
 
-from engage_core._hash cimport actor_chunk, touch_pages
+from engage_core._columns cimport Int64Chunks
+from engage_core._hash cimport RowWalk, actor_chunk, chunk_at, int64_at, next_piece, thread_rows, touch_pages
 
 cdef extern from *:
     """
@@ -159,42 +160,55 @@ def _first_rows_plain(const int32_t[::1] user, const int64_t[::1] ts, const int3
     return np.asarray(best_day), np.zeros(n_users, dtype=np.int32), np.asarray(best_ts)
 
 
-def first_rows_in_order(const int32_t[::1] user, const int64_t[::1] ts,
-                        const int32_t[::1] day, int32_t day_shift, int64_t n_users,
-                        int nthreads):
+def first_rows_in_order(const int32_t[::1] user, ts_col, const int32_t[::1] day,
+                        int32_t day_shift, int64_t n_users, int nthreads):
     """first_rows without a mask, segments or remainders, for a log in time order whose
     users are numbered by first appearance (as prepare_events numbers them): each user's
     first row is then the row that first names them, found in two streaming passes with no
-    per-user state to look up. Returns ``(first_day + day_shift, first_ts)``, or None when
-    the log is not in that order (a timestamp smaller than the one before it, a user
-    numbered out of turn, or a user without rows): the caller then takes first_rows.
+    per-user state to look up. ``ts_col``: an int64 array or the prepared chunks
+    (_columns.Int64Chunks, not joined). Returns ``(first_day + day_shift, first_ts)``, or
+    None when the log is not in that order (a timestamp smaller than the one before it, a
+    user numbered out of turn, or a user without rows): the caller then takes first_rows.
 
     Pass 1: each thread checks its range of rows is in time order (and after the row
     before it) and finds its largest user; pass 2: each thread records the users its
     range names first, i.e. above the largest user of the ranges before it, which must
     come one by one in turn."""
+    from engage_core._columns import as_chunks
+    cdef Int64Chunks col = as_chunks(ts_col)
+    cdef const int64_t[::1] data = col.data
+    cdef const int64_t[::1] start = col.start
     cdef int64_t n = user.shape[0]
     cdef int64_t[::1] first_ts
     cdef int32_t[::1] first_day
     cdef int64_t[::1] top = np.full(nthreads, -1, dtype=np.int64)
     cdef int64_t[::1] nxt_at = np.zeros(nthreads + 1, dtype=np.int64)
     cdef uint8_t[::1] bad = np.zeros(nthreads, dtype=np.uint8)
-    cdef int64_t i, a, b, hi, nxt, u
+    cdef int64_t i, a, b, hi, nxt, u, prev, s0, c, ua, ub
     cdef int64_t[::1] pos
+    cdef const int64_t* p
     cdef int th, miss
+    cdef RowWalk rw
+    if col.n != n:
+        raise ValueError(f"first_rows_in_order: {col.n} timestamps for {n} rows")
     if n == 0 or n_users == 0 or n < 64 * nthreads:
         nthreads = 1
     with nogil:
         for th in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * th // nthreads
-            b = n * (th + 1) // nthreads
-            hi = -1
-            for i in range(max(a, 1), b):
-                if ts[i] < ts[i - 1]:
-                    bad[th] = 1
+            rw = thread_rows(start, n, th, nthreads)
+            prev = int64_at(data, start, rw.lo - 1) if 0 < rw.lo < rw.end else INT64_MIN
+            while next_piece(&rw, start):
+                p = (<const int64_t*><intptr_t>data[rw.chunk]) - start[rw.chunk]
+                for i in range(rw.lo, rw.hi):
+                    if p[i] < prev:
+                        bad[th] = 1
+                        break
+                    prev = p[i]
+                if bad[th]:
                     break
             if not bad[th]:
-                for i in range(a, b):
+                hi = -1
+                for i in range(n * th // nthreads, n * (th + 1) // nthreads):
                     if user[i] > hi:
                         hi = user[i]
                 top[th] = hi
@@ -229,10 +243,18 @@ def first_rows_in_order(const int32_t[::1] user, const int64_t[::1] ts,
         if bad[th]:
             return None
     with nogil:
-        for u in prange(n_users, num_threads=nthreads, schedule="static"):
-            i = pos[u]
-            first_day[u] = day[i] + day_shift
-            first_ts[u] = ts[i]
+        # users' first rows ascend with the user: each thread walks the chunks forward
+        for th in prange(nthreads, num_threads=nthreads, schedule="static"):
+            ua = n_users * th // nthreads
+            ub = n_users * (th + 1) // nthreads
+            if ua < ub:
+                c = chunk_at(start, pos[ua])
+                for u in range(ua, ub):
+                    i = pos[u]
+                    while start[c + 1] <= i:
+                        c = c + 1
+                    first_day[u] = day[i] + day_shift
+                    first_ts[u] = (<const int64_t*><intptr_t>data[c])[i - start[c]]
     return np.asarray(first_day), np.asarray(first_ts)[:n_users]
 
 

@@ -78,7 +78,7 @@ def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
                          -1).astype(np.int32),
                 np.zeros(ev.num_users, dtype=np.int32), _gather.take(head, ts, nthreads))
     if plain:
-        found = _cohorts.first_rows_in_order(ev.user, ev.ts, ev.day, -first, ev.num_users,
+        found = _cohorts.first_rows_in_order(ev.user, ev.ts_chunks(), ev.day, -first, ev.num_users,
                                              nthreads)
         if found is not None:
             return found[0], np.zeros(ev.num_users, dtype=np.int32), found[1]

@@ -3,10 +3,11 @@
 # and bracketed retention. Calendar offsets count periods; rolling offsets count fixed
 # lengths of time from the user's first start instant.
 from cython.parallel cimport prange, threadid
-from libc.stdint cimport INT64_MAX, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport INT64_MAX, int32_t, int64_t, intptr_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 
-from engage_core._hash cimport floordiv, zero_fill
+from engage_core._columns cimport Int64Chunks
+from engage_core._hash cimport RowWalk, floordiv, next_piece, thread_rows, zero_fill
 
 cdef extern from *:
     """
@@ -75,7 +76,7 @@ cdef inline int64_t rolling_offset(int64_t delta, int64_t length_us,
     return MAX_K if k > MAX_K else k
 
 
-def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::1] dayoff,
+def offset_bits(const int32_t[::1] user, ts, const int32_t[::1] dayoff,
                 mask, const int32_t[::1] cohort, const int64_t[::1] t0,
                 const int32_t[::1] period_of_day, bint rolling, int64_t length_us,
                 int n_bits, int64_t n_users, int nthreads):
@@ -83,8 +84,13 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
     largest offset with one (-1 if none).
 
     Calendar: ``k = period(row) - cohort[user]``. Rolling: ``k = floor((ts - t0[user]) /
-    length_us)`` for rows at or after ``t0``. Returns ``(bits[n_users * words], max_k)``.
+    length_us)`` for rows at or after ``t0``. ``ts``: the instants, an int64 array or the
+    prepared chunks (_columns.Int64Chunks; read only by rolling windows). Returns
+    ``(bits[n_users * words], max_k)``.
     """
+    from engage_core._columns import as_chunks
+    cdef Int64Chunks ts_col = as_chunks(ts)
+    cdef const int64_t[::1] tsv
     cdef int64_t words = (n_bits + 63) // 64
     cdef int64_t n = user.shape[0]
     cdef uint64_t[::1] bits = np.empty(max(n_users * words, 1), dtype=np.uint64)
@@ -97,8 +103,15 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
     cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
     if rolling and n_bits < 64:
-        return _rolling_bits(user, ts, m, use_mask, cohort, t0, length_us, n_bits, n_users,
+        return _rolling_bits(user, ts_col, m, use_mask, cohort, t0, length_us, n_bits, n_users,
                              nthreads)
+    if not rolling:
+        tsv = np.zeros(1, dtype=np.int64)  # not read
+    elif len(ts_col.arrays) == 1:
+        tsv = ts_col.arrays[0][0]
+    else:
+        from engage_core._gather import join
+        tsv = join(ts_col, nthreads)
     with nogil:
         zero_fill(&bits[0], bits.shape[0] * sizeof(uint64_t), nthreads)
         # Each thread owns a contiguous range of users: no two threads write the same word.
@@ -113,7 +126,7 @@ def offset_bits(const int32_t[::1] user, const int64_t[::1] ts, const int32_t[::
                 if c < 0:
                     continue
                 if rolling:
-                    delta = ts[i] - t0[u]
+                    delta = tsv[i] - t0[u]
                     if delta < 0:
                         continue
                     k = rolling_offset(delta, length_us, inv_length)
@@ -204,15 +217,14 @@ ctypedef fused roll_t:
     uint64_t
 
 
-cdef void rolling_rows(roll_t* st, int64_t n_states, const int32_t* user, const int64_t* ts,
+cdef void rolling_rows(roll_t* st, const int32_t* user, const int64_t* ts,
                        const uint8_t* m, bint use_mask, const int64_t* start,
                        int64_t length_us, int64_t a, int64_t b) noexcept nogil:
-    """Rows a..b into one thread's (zeroed) states: bit min(k, width - 1) of the user's
-    word."""
+    """Rows a..b into one thread's states: bit min(k, width - 1) of the user's word
+    (``ts[i]``: row i's instant)."""
     cdef int64_t i, k, t_i, s, top = sizeof(roll_t) * 8 - 1
     cdef int32_t u
     cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
-    memset(st, 0, n_states * sizeof(roll_t))
     for i in range(a, b):
         if i + 16 < b:
             u = user[i + 16]
@@ -227,6 +239,18 @@ cdef void rolling_rows(roll_t* st, int64_t n_states, const int32_t* user, const 
             continue
         k = rolling_offset(t_i - s, length_us, inv_length)
         st[u] = st[u] | <roll_t>((<roll_t>1) << (k if k < top else top))
+
+
+cdef void rolling_thread(roll_t* st, int64_t n_states, const int32_t* user,
+                         const int64_t[::1] data, const int64_t[::1] chunk_start,
+                         const uint8_t* m, bint use_mask, const int64_t* start,
+                         int64_t length_us, int64_t n, int t, int nthreads) noexcept nogil:
+    """Thread t's share of the rows (in the instants' chunks) into its zeroed states."""
+    cdef RowWalk rw = thread_rows(chunk_start, n, t, nthreads)
+    memset(st, 0, n_states * sizeof(roll_t))
+    while next_piece(&rw, chunk_start):
+        rolling_rows(st, user, (<const int64_t*><intptr_t>data[rw.chunk]) - chunk_start[rw.chunk],
+                     m, use_mask, start, length_us, rw.lo, rw.hi)
 
 
 cdef void rolling_merge(const roll_t* st, int64_t stride, int nthreads, int64_t n_users,
@@ -246,7 +270,7 @@ cdef void rolling_merge(const roll_t* st, int64_t stride, int nthreads, int64_t 
         max_k[u] = top if top < n_bits else n_bits
 
 
-def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[::1] m,
+def _rolling_bits(const int32_t[::1] user, Int64Chunks ts, const uint8_t[::1] m,
                   bint use_mask, const int32_t[::1] cohort, const int64_t[::1] t0,
                   int64_t length_us, int n_bits, int64_t n_users, int nthreads):
     """offset_bits for rolling windows and under 64 offsets. The users' first instants are
@@ -259,7 +283,9 @@ def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[
     most n_bits - 1). The words are merged per user (OR)."""
     cdef uint64_t[::1] bits = np.empty(max(n_users, 1), dtype=np.uint64)
     cdef int32_t[::1] max_k = np.empty(max(n_users, 1), dtype=np.int32)
-    cdef int64_t n = user.shape[0], u, a, b
+    cdef int64_t n = user.shape[0], u
+    cdef const int64_t[::1] data = ts.data
+    cdef const int64_t[::1] chunk_start = ts.start
     cdef uint64_t keep = ((<uint64_t>1) << n_bits) - 1
     cdef int width = 16 if n_bits < 16 else (32 if n_bits < 32 else 64)
     # a row of states per thread, padded to whole cache lines
@@ -282,17 +308,15 @@ def _rolling_bits(const int32_t[::1] user, const int64_t[::1] ts, const uint8_t[
     cdef uint64_t[::1] s64 = state if width == 64 else None
     with nogil:
         for t in prange(nthreads, num_threads=nthreads, schedule="static"):
-            a = n * t // nthreads
-            b = n * (t + 1) // nthreads
             if width == 16:
-                rolling_rows(&s16[t * stride], stride, &user[0], &ts[0], &m[0], use_mask,
-                             &start[0], length_us, a, b)
+                rolling_thread(&s16[t * stride], stride, &user[0], data, chunk_start, &m[0],
+                               use_mask, &start[0], length_us, n, t, nthreads)
             elif width == 32:
-                rolling_rows(&s32[t * stride], stride, &user[0], &ts[0], &m[0], use_mask,
-                             &start[0], length_us, a, b)
+                rolling_thread(&s32[t * stride], stride, &user[0], data, chunk_start, &m[0],
+                               use_mask, &start[0], length_us, n, t, nthreads)
             else:
-                rolling_rows(&s64[t * stride], stride, &user[0], &ts[0], &m[0], use_mask,
-                             &start[0], length_us, a, b)
+                rolling_thread(&s64[t * stride], stride, &user[0], data, chunk_start, &m[0],
+                               use_mask, &start[0], length_us, n, t, nthreads)
         if width == 16:
             rolling_merge(&s16[0], stride, nthreads, n_users, keep, n_bits, &bits[0], &max_k[0])
         elif width == 32:
@@ -455,25 +479,31 @@ def tally_from_bitmaps(const uint64_t[:, ::1] row_bits, const int32_t[::1] perio
 
 
 def cohort_instant_range(const int32_t[::1] cohort, const int32_t[::1] group,
-                         const int64_t[::1] t0, int n_groups, int n_periods):
+                         const int64_t[::1] t0, int n_groups, int n_periods, int nthreads=1):
     """Earliest and latest first-start instant per (group, cohort period); users count in
-    group 0 and in ``group[u]`` when it is > 0. Cells without users hold INT64_MAX / MIN."""
-    cdef int64_t[:, ::1] lo = np.full((n_groups, n_periods), np.iinfo(np.int64).max, dtype=np.int64)
-    cdef int64_t[:, ::1] hi = np.full((n_groups, n_periods), np.iinfo(np.int64).min, dtype=np.int64)
-    cdef int64_t u, n = cohort.shape[0]
+    group 0 and in ``group[u]`` when it is > 0. Cells without users hold INT64_MAX / MIN.
+    Each thread takes a range of users into cells of its own, merged at the end."""
+    cdef int64_t GP = n_groups * n_periods
+    cdef int64_t[:, ::1] lo = per_thread(nthreads, GP, np.int64, np.iinfo(np.int64).max)
+    cdef int64_t[:, ::1] hi = per_thread(nthreads, GP, np.int64, np.iinfo(np.int64).min)
+    cdef int64_t u, n = cohort.shape[0], cell
     cdef int32_t c
-    cdef int g, gi
+    cdef int g, gi, t
     with nogil:
-        for u in range(n):
+        for u in prange(n, num_threads=nthreads, schedule="static"):
             c = cohort[u]
             if c < 0:
                 continue
+            t = threadid()
             for g in range(2):
                 if g == 1 and group[u] <= 0:
                     break
                 gi = 0 if g == 0 else group[u]
-                if t0[u] < lo[gi, c]:
-                    lo[gi, c] = t0[u]
-                if t0[u] > hi[gi, c]:
-                    hi[gi, c] = t0[u]
-    return np.asarray(lo), np.asarray(hi)
+                cell = gi * n_periods + c
+                if t0[u] < lo[t, cell]:
+                    lo[t, cell] = t0[u]
+                if t0[u] > hi[t, cell]:
+                    hi[t, cell] = t0[u]
+    shape = (n_groups, n_periods)
+    return (np.asarray(lo)[:, :GP].min(axis=0).reshape(shape),
+            np.asarray(hi)[:, :GP].max(axis=0).reshape(shape))

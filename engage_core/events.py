@@ -457,11 +457,11 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     # Parquet on 2 cores: 1.25 s with one thread per batch, 1.57 s with two)
     batch_threads = 1 if streaming else threads
     day_of = DayMapper(calendar, threads if whole_table else batch_threads, timestamp)
-    whole = None
-    if whole_table:
-        whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys,
-                               user_index, day_of, threads, timestamp, users, bounds)
+    whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys, user_index,
+                           day_of, threads, timestamp, users, bounds) if whole_table else None
     id_keys = None  # int64 copies of narrower ids go now
+    if whole is not None and event is None and not breakdowns and not numeric:
+        batches, rows_read = (), data.num_rows  # nothing else to read batch by batch
     for batch in batches:
         n = batch.num_rows
         rows_read += n

@@ -77,6 +77,7 @@ class _State:
         self.pm = c.periods(ev, period, self.first, max(self.n_days, 1))
         self.last = self.first + self.n_days - 1
         self.rolling = window == "rolling"
+        self.nthreads = nthreads
         if self.n_days == 0:
             self.empty = True
             return
@@ -125,7 +126,7 @@ class _State:
             dayoff = (np.zeros(0, np.int32) if self.rolling  # rolling offsets come from ts
                       else c.day_offsets(ev, self.first))
             bits, max_k = _retention.offset_bits(
-                ev.user, ev.ts, dayoff, return_mask, self.cohort, t0,
+                ev.user, ev.ts_chunks(), dayoff, return_mask, self.cohort, t0,
                 self.pm.of_day, self.rolling, length, n_bits, ev.num_users, nthreads)
         self.size, self.ret, self.unb, self.bret = _retention.tally(
             self.cohort, self.group, len(self.labels), self.pm.count, bits, n_bits, max_k,
@@ -138,7 +139,7 @@ class _State:
     def _t0_range(self, t0, has):
         """Earliest and latest first-start instant per (group, cohort)."""
         return _retention.cohort_instant_range(self.cohort, self.group, t0, len(self.labels),
-                                               self.pm.count)
+                                               self.pm.count, self.nthreads)
 
     def exists(self, gi, ci, k):
         """Whether offset k of cohort ci has begun by the end of the last day of data."""

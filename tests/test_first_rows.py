@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 import engage_core as ec
-from engage_core import _cohorts
+from engage_core import _cohorts, _columns
 from engage_core import _common as c
 
 
@@ -167,3 +167,22 @@ def test_metrics_read_off_the_planned_user_order_are_the_same(shuffle, threads, 
     # the plan made the order before sessions needed it, and only once
     assert len(ev_planned.__dict__["_user_order"]) == 1
     assert ("user", ev_planned.first_day_number, None) in ev_planned.__dict__["_days_cache"]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_in_order_reads_timestamps_in_chunks_as_one_array(threads):
+    """The prepared timestamp chunks (not joined) give what the joined array gives, with
+    chunk ends anywhere (a thread's first row at a chunk start, one-row chunks), and a
+    step back in time across a chunk end is still seen."""
+    user, ts, day, n_users = _ordered_log(5, 2_000, 150)
+    rng = np.random.default_rng(threads)
+    want = _cohorts.first_rows_in_order(user, ts, day, 2, n_users, threads)
+    for cuts in ([], [1], [len(ts) // 2], sorted(rng.choice(len(ts), 30, replace=False))):
+        edges = [0, *cuts, len(ts)]
+        chunks = _columns.Int64Chunks([ts[a:b] for a, b in zip(edges, edges[1:])])
+        got = _cohorts.first_rows_in_order(user, chunks, day, 2, n_users, threads)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    back = ts.copy()
+    back[1000] = back[999] - 1
+    chunks = _columns.Int64Chunks([back[:1000], back[1000:]])
+    assert _cohorts.first_rows_in_order(user, chunks, day, 0, n_users, threads) is None

@@ -600,6 +600,15 @@ def test_rolling_offsets_of_packed_user_state_equal_the_general_pass(rows, lengt
     of_day = np.zeros(1, dtype=np.int32)
     bits, top = _retention.offset_bits(user, ts, dayoff, mask, cohort, t0, of_day, True, length,
                                        n_bits, n_users, threads)
+    # the instants in chunks (as prepared, not joined) give the same
+    cut = len(ts) // 3
+    chunked = _columns.Int64Chunks([ts[:cut], ts[cut:2 * cut], ts[2 * cut:]])
+    for nb in (n_bits, 65):
+        got = _retention.offset_bits(user, chunked, dayoff, mask, cohort, t0, of_day, True,
+                                     length, nb, n_users, threads)
+        want = _retention.offset_bits(user, ts, dayoff, mask, cohort, t0, of_day, True, length,
+                                      nb, n_users, threads)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
     wide, wide_top = _retention.offset_bits(user, ts, dayoff, mask, cohort, t0, of_day, True,
                                             length, 65, n_users, threads)
     assert np.array_equal(top, np.minimum(wide_top, n_bits) if n_bits < 64 else wide_top)
@@ -628,3 +637,19 @@ def test_group_values_is_a_stable_grouping(threads):
             assert np.array_equal(offsets, np.concatenate([[0], np.cumsum(
                 np.bincount(index, minlength=size))]))
             assert grouped.dtype == values.dtype and np.array_equal(grouped, values[order])
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(-1, 6), st.integers(0, 2), st.integers(-10**15, 10**15)),
+                     max_size=60), threads=st.integers(1, 3))
+def test_cohort_instant_range_is_the_least_and_greatest_start_per_cell(rows, threads):
+    # users of cohort -1 count nowhere; a user of group g > 0 counts in group 0 and in g
+    cohort = np.asarray([c for c, _, _ in rows], dtype=np.int32)
+    group = np.asarray([g for _, g, _ in rows], dtype=np.int32)
+    t0 = np.asarray([t for _, _, t in rows], dtype=np.int64)
+    lo, hi = _retention.cohort_instant_range(cohort, group, t0, 3, 7, threads)
+    for g in range(3):
+        for c in range(7):
+            starts = [t for cc, gg, t in rows if cc == c and (g == 0 or gg == g)]
+            assert lo[g, c] == (min(starts) if starts else np.iinfo(np.int64).max)
+            assert hi[g, c] == (max(starts) if starts else np.iinfo(np.int64).min)
