@@ -7,7 +7,11 @@ The process imports the engine's libraries, then (``--mode memory``) loads the l
 columns from Parquet: its RSS then is the baseline. It resets the kernel's RSS high-water
 mark (``/proc/self/clear_refs``), runs the task once (a warm-up, whose result is the one
 checked) and then up to ``--repeats`` timed runs while they fit in ``--budget`` seconds (a
-warm-up slower than half the budget is the only sample). The peak (of the warm-up run,
+warm-up slower than half the budget is the only sample). With ``--pair-threads N``
+(run.py gives it to Engage on 1 thread: N = 2), every timed run is paired with one on N
+threads, the two in turn, and those times are reported too (``pair``): the 1 -> 2 threads
+ratio from runs seconds apart on the same machine state, where the two separate processes
+can meet a shared machine's neighbours at different moments. The peak (of the warm-up run,
 the work done once; ``peak_all_mb`` is after every run) is ``VmHWM``
 (``/proc/self/status``), not ``ru_maxrss``: a child's ``ru_maxrss`` starts at its parent's
 RSS at fork time (recorded anyway as ``ru_maxrss_mb``). ``--mode parquet`` times reading
@@ -89,6 +93,8 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget", type=float, default=20.0)
     p.add_argument("--engage-parquet", choices=("stream", "table"), default="stream")
+    p.add_argument("--pair-threads", type=int, default=0,
+                   help="Engage only: alternate every timed run with one on this many threads")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     for var in ("ENGAGE_THREADS", "POLARS_MAX_THREADS", "OMP_NUM_THREADS"):
@@ -120,7 +126,15 @@ def main(argv=None) -> None:
     info["load_peak_mb"] = hwm_mb()
     info["hwm_reset"] = reset_peak()
 
-    def go():
+    def go(threads=a.threads):
+        if threads != a.threads:  # a paired run (--pair-threads)
+            os.environ["ENGAGE_THREADS"] = str(threads)  # all metrics: compute.py reads it
+            try:
+                if a.task == "all_metrics":
+                    return go()
+                return E.runner(a.engine, threads)(a.task, table)
+            finally:
+                os.environ["ENGAGE_THREADS"] = str(a.threads)
         if a.task == "all_metrics":
             timer.seconds = {}  # the families' seconds of the last run
             if table is not None:
@@ -144,19 +158,29 @@ def main(argv=None) -> None:
     # high-water mark further (memory the allocators keep between runs): peak_all_mb
     info["peak_mb"] = hwm_mb()
     times = []
+    paired = a.pair_threads > 0 and a.engine.startswith("engage") and table is not None
+    pair_times = []
+    pair_result = go(a.pair_threads) if paired else None  # its warm-up, checked below
     if first > a.budget / 2:
         times = [first]  # too slow to repeat: the warm-up is the sample
     else:
         spent = first
-        for _ in range(a.repeats):
-            time.sleep(0.2)  # let the previous run's worker threads go idle
-            t0 = time.perf_counter()
-            go()
-            took = time.perf_counter() - t0
-            times.append(took)
-            spent += took
-            if spent > a.budget:
+        for r in range(a.repeats):
+            # paired: this run and one on --pair-threads threads, in turn (which goes first
+            # alternates), so that both see the machine as it is at that moment
+            order = [a.threads, a.pair_threads][::1 if r % 2 == 0 else -1] if paired else [a.threads]
+            for threads in order:
+                time.sleep(0.2)  # let the previous run's worker threads go idle
+                t0 = time.perf_counter()
+                go(threads)
+                took = time.perf_counter() - t0
+                (times if threads == a.threads else pair_times).append(took)
+                spent += took
+            if spent > a.budget * (2 if paired else 1):
                 break
+    if pair_times:
+        info["pair"] = {"threads": a.pair_threads, "times": pair_times, "best": min(pair_times),
+                        "median": statistics.median(pair_times), "n": len(pair_times)}
     info.update(peak_all_mb=hwm_mb(), ru_maxrss_mb=maxrss_mb(), warmup=first, times=times,
                 best=min(times), median=statistics.median(times), n=len(times))
     if timer is not None:
@@ -167,6 +191,15 @@ def main(argv=None) -> None:
                   for i, x in enumerate(E.canonical(task, tab))}
     else:
         arrays = {f"{a.task}_{i}": x for i, x in enumerate(E.canonical(a.task, result))}
+    if pair_result is not None and "pair" in info:  # the same result on the other thread count
+        if a.task == "all_metrics":
+            other = {f"{task}_{i}": x for task, tab in E.all_metrics_parts(pair_result).items()
+                     for i, x in enumerate(E.canonical(task, tab))}
+        else:
+            other = {f"{a.task}_{i}": x for i, x in enumerate(E.canonical(a.task, pair_result))}
+        info["pair"]["identical"] = (other.keys() == arrays.keys() and all(
+            np.array_equal(other[k], arrays[k], equal_nan=arrays[k].dtype.kind == "f")
+            for k in arrays))
     np.savez(a.out, **arrays)
     info["out"] = a.out
     print(json.dumps(info))

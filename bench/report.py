@@ -104,14 +104,24 @@ def text_table(header, rows) -> str:
     return "\n".join(lines[:1] + ["  ".join("-" * w for w in widths)] + lines[1:])
 
 
+def paired(one: dict) -> dict | None:
+    """The 2-thread runs made in turn with an Engage 1-thread record's own runs (child.py
+    --pair-threads), or None."""
+    pair = one.get("pair")
+    return pair if pair and pair.get("threads") == E.ENGINE_THREADS["engage"] else None
+
+
 def thread_rows(gs) -> list[list[str]]:
     rows = []
     for (size, ids, order, mode), g in sorted(gs.items(), key=lambda kv: (_sort_size(kv[0][0]), kv[0][1:])):
         for task in E.ALL_TASKS:
             one, two = g.get((task, "engage_1t")), g.get((task, "engage"))
             if one and two and counted(one) and counted(two):
+                pair = paired(one)
                 rows.append([f"{size} {ids} {mode}", task, f"{one['best']:.3f}", f"{two['best']:.3f}",
-                             f"**{one['best'] / two['best']:.2f}x**"])
+                             f"{one['best'] / two['best']:.2f}x",
+                             f"{pair['best']:.3f}" if pair else "-",
+                             f"**{one['best'] / pair['best']:.2f}x**" if pair else "-"])
     return rows
 
 
@@ -161,7 +171,15 @@ def targets(gs) -> list[str]:
                  ratio("all_metrics", "duckdb", 5)]
         for task in E.ALL_TASKS:
             one, two = t(task, "engage_1t"), t(task, "engage")
-            if one and two:
+            pair = paired(g[(task, "engage_1t")]) if one else None
+            if one and pair:
+                q = one / pair["best"]
+                same = pair.get("identical")
+                lines.append(f"{task} 1 -> 2 threads: {q:.2f}x in turn in one process (target "
+                             f">= 1.7x; results " + ("identical" if same else "**differ**")
+                             + ") " + ("met" if q >= 1.7 and same else "**not met**")
+                             + (f"; {one / two:.2f}x between the two processes" if two else ""))
+            elif one and two:
                 lines.append(f"{task} 1 -> 2 threads: {one / two:.2f}x (target >= 1.7x) "
                              + ("met" if one / two >= 1.7 else "**not met**"))
             base = two
@@ -325,7 +343,15 @@ def write(path, chart_path, meta, records, log) -> None:
     tr = thread_rows(gs)
     if tr:
         lines += ["", "## Engage, 1 -> 2 threads", "",
-                  markdown_table(["log", "task", "1 thread s", "2 threads s", "speedup"], tr)]
+                  "Two measurements: the two processes of the table above (`Engage (1 "
+                  "thread)`, `Engage (2 threads)`), run one after the other; and in the "
+                  "1-thread process, each of its timed runs paired with a 2-thread run, the "
+                  "two in turn, 0.2 s apart (`child.py --pair-threads`). On a shared machine the "
+                  "neighbours' load moves from one minute to the next, and the two processes "
+                  "can meet it at different moments; the runs in turn meet it alike, and the "
+                  "targets read them.", "",
+                  markdown_table(["log", "task", "1 thread s", "2 threads s (own process)",
+                                  "speedup", "2 threads s (in turn)", "speedup (in turn)"], tr)]
         # the probe of the run that measured these rows (a merged run's own probe is
         # about its own measurements)
         own = [r["probe"] for r in records if r.get("engine") == "engage_1t" and r.get("probe")]

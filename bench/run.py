@@ -116,6 +116,8 @@ def spawn(a, name, task, path, mode, outdir) -> dict:
            "--data", path, "--mode", mode, "--threads", str(threads), "--repeats",
            str(a.repeats), "--budget", str(a.budget), "--engage-parquet", a.engage_parquet,
            "--out", out]
+    if name == "engage_1t":  # 1 -> 2 threads also measured in one process, runs in turn
+        cmd[-2:-2] = ["--pair-threads", str(E.ENGINE_THREADS["engage"])]
     env = dict(os.environ, ENGAGE_THREADS=str(threads), POLARS_MAX_THREADS=str(threads),
                OMP_NUM_THREADS=str(threads))
     try:
