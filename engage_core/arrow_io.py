@@ -108,6 +108,28 @@ def encode_dictionary(arr: pa.DictionaryArray, encode_values, nthreads: int = 1,
                                 nthreads, out)
 
 
+def encode_dictionary_column(column: pa.ChunkedArray, encode_values, nthreads: int = 1,
+                             out: np.ndarray | None = None) -> np.ndarray | None:
+    """``encode_dictionary`` of a whole column whose chunks share one dictionary (equal
+    values: a Parquet file's row groups, most often), in one parallel pass over all the
+    rows instead of one per chunk (a parallel region costs tens of microseconds to start:
+    77 chunks of 10M rows, 4.5-5.7 -> ~1 ms on 2 threads). None when the column is not
+    dictionary-encoded or its chunks' dictionaries differ (then encode chunk by chunk)."""
+    chunks = [c for c in column.chunks if len(c)]
+    if not chunks or not pa.types.is_dictionary(column.type):
+        return None
+    first = chunks[0].dictionary
+    if any(not c.dictionary.equals(first) for c in chunks[1:]):
+        return None
+    dtype = _INT_DTYPES[column.type.index_type]
+    idx = np.concatenate([fixed_values(c.indices, dtype) for c in chunks])
+    valids = [validity(c.indices) for c in chunks]
+    valid = (None if all(v is None for v in valids) else np.concatenate(
+        [np.ones(len(c), np.uint8) if v is None else v for c, v in zip(chunks, valids)]))
+    codes = np.ascontiguousarray(encode_values(first), dtype=np.int32)
+    return _ingest.gather_codes(codes, idx, valid, nthreads, out)
+
+
 def timestamp_us(arr: pa.Array, nthreads: int = 1):
     """(int64 UTC microseconds, validity or None) of a timestamp array (ns floored, by
     ``nthreads`` threads)."""

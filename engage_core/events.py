@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from engage_core import _bytes_index, _columns, _gather, _ingest, arrow_io
 from engage_core._memory import release_free_memory
+from engage_core._parts import Parts
 from engage_core.range_index import RangeIndex, column_keys
 from engage_core.calendar import MAX_DAY, MIN_DAY, Calendar, DayMapper, day_to_date, local_days
 from engage_core.errors import RunError, SchemaError
@@ -246,56 +247,6 @@ class Events:
         return self.segments[breakdown]
 
 
-class _Parts(dict):
-    """Per-batch results of each key. With the input's row count known, the result arrays
-    are allocated once and filled batch by batch (no second copy of the rows at the end,
-    half the peak memory of collecting and concatenating); otherwise they are collected."""
-
-    def __init__(self, keys, total: int | None, dtypes: dict, threads: int = 1):
-        super().__init__({k: [] for k in keys})
-        self.total, self.dtypes, self.filled, self.threads = total, dtypes, {}, threads
-
-    def add(self, key: str, values: np.ndarray) -> None:
-        dtype = self.dtypes.get(key)
-        if self.total is None or dtype is None:
-            self[key].append(values)
-            return
-        if key not in self.filled:
-            self[key] = [np.empty(self.total, dtype=dtype)]
-            self.filled[key] = 0
-        pos = self.filled[key]
-        target = self[key][0][pos:pos + len(values)]
-        if not np.shares_memory(target, values):  # written in place through ``slot``: no copy
-            target[:] = values
-        self.filled[key] = pos + len(values)
-
-    def slot(self, key: str, n: int) -> np.ndarray | None:
-        """The next ``n`` entries of ``key``'s preallocated array, for a kernel to write its
-        batch in place (then ``add`` it), or None when the key is collected batch by batch."""
-        dtype = self.dtypes.get(key)
-        if self.total is None or dtype is None:
-            return None
-        if key not in self.filled:
-            self[key] = [_columns.touched(np.empty(self.total, dtype=dtype), self.threads)]
-            self.filled[key] = 0
-        pos = self.filled[key]
-        return self[key][0][pos:pos + n]
-
-    def result(self, key: str, dtype) -> np.ndarray:
-        if key in self.filled:
-            return self[key][0][:self.filled[key]]
-        chunks, self[key] = self[key], []  # the parts go as soon as they are joined
-        if len(chunks) == 1:  # one batch: no copy
-            return np.ascontiguousarray(chunks[0], dtype=dtype)
-        out = np.empty(sum(len(c) for c in chunks), dtype=dtype)
-        pos = 0
-        while chunks:
-            c = chunks.pop(0)
-            out[pos:pos + len(c)] = c
-            pos += len(c)
-        return out
-
-
 def _batches(data) -> tuple[pa.Schema, Iterable[pa.RecordBatch]]:
     if isinstance(data, pa.Table):
         return data.schema, data.to_batches()
@@ -443,14 +394,12 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     event_index = _bytes_index.BytesIndex(64)
     seg_index = {b: _bytes_index.BytesIndex(64) for b in breakdowns}
     is_ns = pa.types.is_timestamp(ts_type) and ts_type.unit == "ns"
-    keys = (["user", "ts", "day", "event", "row", "rem"] + [f"seg:{b}" for b in breakdowns]
-            + [f"num:{c}" for c in numeric] + [f"numv:{c}" for c in numeric])
-    dtypes = {"user": np.int32, "day": np.int32, "event": np.int32, "row": np.int64,
+    dtypes = {"user": np.int32, "ts": None, "day": np.int32, "event": np.int32, "row": np.int64,
               "rem": np.int16, **{f"seg:{b}": np.int32 for b in breakdowns},
               **{f"num:{c}": np.float64 for c in numeric}, **{f"numv:{c}": np.uint8 for c in numeric}}
     streaming = isinstance(data, pa.RecordBatchReader)
-    parts = _Parts(keys, data.num_rows if isinstance(data, pa.Table) and data.num_columns and
-                   len(data[user_id].chunks) > 1 else None, dtypes, threads)
+    parts = Parts(dtypes, data.num_rows if isinstance(data, pa.Table) and data.num_columns and
+                   len(data[user_id].chunks) > 1 else None, threads)
     rows_read = skipped_user = skipped_ts = 0
     # A stream's batches are decoded by the reader's threads meanwhile (arrow_io.read_ahead):
     # per-batch kernels on one thread leave them the other cores (measured, 50M events from
@@ -460,7 +409,13 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     whole = _whole_columns(data.column(user_id), data.column(timestamp), id_keys, user_index,
                            day_of, threads, timestamp, users, bounds) if whole_table else None
     id_keys = None  # int64 copies of narrower ids go now
-    if whole is not None and event is None and not breakdowns and not numeric:
+    # a whole table's dictionary event column in one pass (None: batch by batch)
+    codes = arrow_io.encode_dictionary_column(data.column(event), lambda d: _encode_text(
+        d, event_index), threads, parts.slot("event", len(data))) if whole and event else None
+    if codes is not None:
+        parts.add("event", codes)
+    batch_event = event if codes is None else None
+    if whole is not None and batch_event is None and not breakdowns and not numeric:
         batches, rows_read = (), data.num_rows  # nothing else to read batch by batch
     for batch in batches:
         n = batch.num_rows
@@ -469,8 +424,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
             continue
         if whole is not None:  # users, times and days are done: the other columns (no
             # row is dropped: no positions)
-            _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,
-                           None, None, None, threads)  # (sub-microseconds: whole[3])
+            _other_columns(batch, parts, batch_event, event_index, breakdowns, seg_index,
+                           numeric, None, None, None, threads)  # (sub-microseconds: whole[3])
             continue
         ucol, tcol = batch.column(user_id), batch.column(timestamp)
         # no null anywhere: every row is kept, and the kernels write straight into the

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engage_core as ec
+from engage_core import arrow_io
 from engage_core.calendar import Calendar
 
 UTC = dt.timezone.utc
@@ -347,3 +348,49 @@ def test_coarse_timestamps_past_int64_microseconds_are_a_schema_error(unit):
     masked = pa.Array.from_buffers(pa.timestamp(unit), 2, [nulls, values], null_count=1)
     ev = ec.prepare_events(pa.table({"user_id": [1, 2], "ts": masked}), event=None)
     assert ev.num_rows == 1 and ev.rows_skipped_null_timestamp == 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dictionaries", ["shared", "equal", "different", "nulls", "one_chunk"])
+def test_dictionary_event_column_of_a_table_reads_as_its_strings(dictionaries, threads):
+    """A whole table's dictionary event column is encoded in one pass when its chunks'
+    dictionaries are equal (else chunk by chunk): every row's event name, the name list and
+    the masks equal those of the same column as plain strings, and of a record-batch stream."""
+    rng = np.random.default_rng(threads)
+    names = ["open", "click", "buy", "unused"]
+    n = 5_000
+    values = [names[i] for i in rng.integers(0, 3, n)]
+    if dictionaries == "nulls":
+        values = [None if i % 7 == 3 else v for i, v in enumerate(values)]
+    cuts = [0, 1, 1_000, 2_500, n] if dictionaries != "one_chunk" else [0, n]
+    pieces, shared = [], pa.array(names)
+    for a, b in zip(cuts, cuts[1:]):
+        part = values[a:b]
+        idx = pa.array([None if v is None else names.index(v) for v in part], pa.int16())
+        if dictionaries == "shared":  # one dictionary object for every chunk
+            pieces.append(pa.DictionaryArray.from_arrays(idx, shared))
+        elif dictionaries == "different":  # each chunk its own order of values
+            order = names[a % 4:] + names[:a % 4]
+            idx = pa.array([None if v is None else order.index(v) for v in part], pa.int16())
+            pieces.append(pa.DictionaryArray.from_arrays(idx, pa.array(order)))
+        else:  # equal dictionaries, one object per chunk
+            pieces.append(pa.DictionaryArray.from_arrays(idx, pa.array(names)))
+    users = pa.chunked_array([pa.array(rng.integers(0, 50, b - a)) for a, b in zip(cuts, cuts[1:])])
+    ts = pa.chunked_array([pa.array(1_735_689_600_000_000 + np.arange(a, b, dtype=np.int64)
+                                    * 60_000_000, pa.timestamp("us")) for a, b in zip(cuts, cuts[1:])])
+    table = pa.table({"user_id": users, "ts": ts, "event": pa.chunked_array(pieces)})
+    plain = table.set_column(2, "event", pa.chunked_array([p.cast(pa.string()) for p in pieces]))
+    # one pass when the chunks' dictionaries are equal
+    one_pass = arrow_io.encode_dictionary_column(table.column("event"),
+                                                 lambda d: np.arange(len(d)), threads)
+    assert (one_pass is None) == (dictionaries == "different")
+    got = ec.prepare_events(table, threads=threads)
+    want = ec.prepare_events(plain, threads=threads)
+    stream = ec.prepare_events(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+                               threads=threads)
+    for ev in (got, stream):
+        decoded = [None if c < 0 else ev.event_names[c] for c in ev.event]
+        assert decoded == values
+        for name in ("open", "buy"):
+            assert np.array_equal(ev.event_mask([name], "events"),
+                                  want.event_mask([name], "events"))

@@ -653,3 +653,23 @@ def test_cohort_instant_range_is_the_least_and_greatest_start_per_cell(rows, thr
             starts = [t for cc, gg, t in rows if cc == c and (g == 0 or gg == g)]
             assert lo[g, c] == (min(starts) if starts else np.iinfo(np.int64).max)
             assert hi[g, c] == (max(starts) if starts else np.iinfo(np.int64).min)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64,
+                                   np.uint32, np.uint64])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_gather_codes_equals_a_plain_lookup(dtype, threads):
+    """Dictionary indices to codes, for every index type: negative and out-of-range indices
+    and null rows give -1 (8- and 16-bit indices go through a table of every value)."""
+    rng = np.random.default_rng(np.dtype(dtype).itemsize + threads)
+    info = np.iinfo(dtype)
+    n, k = 50_000, 100
+    idx = rng.integers(max(info.min, -300), min(info.max, 300), n, endpoint=True).astype(dtype)
+    idx[:4] = [0, k - 1, k, min(info.max, 7)]
+    codes = rng.integers(0, 10**6, k).astype(np.int32)
+    valid = (rng.random(n) > 0.2).astype(np.uint8)
+    wide = idx.astype(np.int64) if dtype != np.uint64 else idx.view(np.int64)
+    want = np.where((wide >= 0) & (wide < k), codes[np.clip(wide, 0, k - 1)], -1)
+    assert np.array_equal(_ingest.gather_codes(codes, idx, None, threads), want)
+    assert np.array_equal(_ingest.gather_codes(codes, idx, valid, threads),
+                          np.where(valid == 1, want, -1))
