@@ -4,12 +4,12 @@
 # Arrow buffers arrive through the buffer protocol (typed memoryviews over pyarrow.Buffer):
 # nothing here links against libarrow.
 from cython.parallel cimport prange
-from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, uint8_t,
+from libc.stdint cimport (INT64_MAX, INT64_MIN, int8_t, int16_t, int32_t, int64_t, intptr_t, uint8_t,
                           uint16_t, uint32_t, uint64_t)
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy, memset
 
-from engage_core._hash cimport big_alloc, estimate_distinct, mix64, table_cap
+from engage_core._hash cimport big_alloc, chunk_at, estimate_distinct, mix64, table_cap
 
 import numpy as np
 
@@ -366,6 +366,68 @@ def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):
             b = offset + i
             out[i] = (bitmap[b >> 3] >> (b & 7)) & 1
     return np.asarray(out)
+
+
+cdef inline void float64_piece(const uint64_t* src, const uint8_t* bits, int64_t offset,
+                               uint64_t* dst, uint8_t* valid, int64_t a, int64_t b) noexcept nogil:
+    """Slots a..b of one float64 array into dst / valid (float64_column's three cases)."""
+    cdef int64_t i, j
+    cdef uint64_t ok
+    for i in range(a, b):
+        if src == NULL:
+            dst[i - a] = 0
+            valid[i - a] = 0
+        elif bits == NULL:
+            dst[i - a] = src[i]
+            valid[i - a] = 1
+        else:
+            j = offset + i
+            ok = (bits[j >> 3] >> (j & 7)) & 1
+            dst[i - a] = src[i] & (0 - ok)
+            valid[i - a] = <uint8_t>ok
+
+
+def float64_chunks(list raws, list bitmaps, list offsets, list lengths, double[::1] values,
+                   uint8_t[::1] valid, int nthreads=1):
+    """float64_column of a column's chunks side by side, in one parallel pass over all the
+    rows (each thread a contiguous range, across chunk ends) instead of one per chunk:
+    ``raws[c]`` (float64 values from the chunk's first slot, or None: every slot null),
+    ``bitmaps[c]`` (validity bytes, bit ``offsets[c]`` onwards, or None: all valid),
+    ``lengths[c]`` its slots."""
+    cdef int64_t k = len(raws), c, n = values.shape[0], a, b, e
+    cdef int64_t[::1] src = np.zeros(max(k, 1), dtype=np.int64)
+    cdef int64_t[::1] bit = np.zeros(max(k, 1), dtype=np.int64)
+    cdef int64_t[::1] off = np.zeros(max(k, 1), dtype=np.int64)
+    cdef int64_t[::1] start = np.zeros(k + 1, dtype=np.int64)
+    cdef const double[::1] rv
+    cdef const uint8_t[::1] bv
+    cdef int t
+    cdef int T = nthreads if n >= 1 << 16 else 1
+    for c in range(k):
+        rv = raws[c] if raws[c] is not None else None
+        if rv is not None and rv.shape[0]:
+            src[c] = <int64_t><intptr_t>&rv[0]
+        if bitmaps[c] is not None and src[c]:
+            bv = bitmaps[c]
+            bit[c] = <int64_t><intptr_t>&bv[0]
+        off[c] = offsets[c]
+        start[c + 1] = start[c] + <int64_t>lengths[c]
+    if k == 0 or n == 0:
+        return
+    if start[k] != n:
+        raise ValueError(f"float64_chunks: {start[k]} slots for {n} rows")
+    with nogil:
+        for t in prange(T, num_threads=T, schedule="static"):
+            a = n * t // T
+            b = n * (t + 1) // T
+            c = chunk_at(start, a) if a < b else k
+            while a < b:
+                e = min(b, start[c + 1])
+                float64_piece(<const uint64_t*><intptr_t>src[c], <const uint8_t*><intptr_t>bit[c],
+                              off[c], <uint64_t*>&values[a], &valid[a], a - start[c],
+                              e - start[c])
+                a = e
+                c = c + 1
 
 
 def float64_column(const double[::1] raw, bitmap, int64_t offset, double[::1] values,

@@ -51,6 +51,28 @@ def float64_into(arr: pa.Array, values: np.ndarray, valid: np.ndarray, nthreads:
     _ingest.float64_column(raw, bits, arr.offset, values, valid, nthreads)
 
 
+def float64_chunks_into(column: pa.ChunkedArray, values, valid, nthreads: int = 1) -> bool:
+    """``float64_into`` of a whole float64 column, its chunks side by side in one parallel
+    pass (one per chunk started a parallel region per record batch: 77 of them per column of
+    10M rows). False, with nothing written, when the column is not float64 or there is no
+    room (``values`` None)."""
+    if values is None or not pa.types.is_float64(column.type):
+        return False
+    raws, bitmaps, offsets, lengths = [], [], [], []
+    for arr in column.chunks:
+        nulls, bitmap = arr.null_count, arr.buffers()[0]
+        if nulls == len(arr) or (nulls and bitmap is None):  # no value at all
+            raws.append(None)
+            bitmaps.append(None)
+        else:
+            raws.append(fixed_values(arr, np.float64))
+            bitmaps.append(np.frombuffer(bitmap, dtype=np.uint8) if nulls else None)
+        offsets.append(arr.offset)
+        lengths.append(len(arr))
+    _ingest.float64_chunks(raws, bitmaps, offsets, lengths, values, valid, nthreads)
+    return True
+
+
 def is_stringlike(t: pa.DataType) -> bool:
     return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
             or pa.types.is_large_binary(t) or pa.types.is_string_view(t)

@@ -415,7 +415,8 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
     if codes is not None:
         parts.add("event", codes)
     batch_event = event if codes is None else None
-    if whole is not None and batch_event is None and not breakdowns and not numeric:
+    batch_numeric = _whole_numeric(data, numeric, parts, threads) if whole else numeric
+    if whole is not None and batch_event is None and not breakdowns and not batch_numeric:
         batches, rows_read = (), data.num_rows  # nothing else to read batch by batch
     for batch in batches:
         n = batch.num_rows
@@ -425,7 +426,7 @@ def prepare_events(data, *, user_id: str = "user_id", timestamp: str = "ts",
         if whole is not None:  # users, times and days are done: the other columns (no
             # row is dropped: no positions)
             _other_columns(batch, parts, batch_event, event_index, breakdowns, seg_index,
-                           numeric, None, None, None, threads)  # (sub-microseconds: whole[3])
+                           batch_numeric, None, None, None, threads)  # (sub-us: whole[3])
             continue
         ucol, tcol = batch.column(user_id), batch.column(timestamp)
         # no null anywhere: every row is kept, and the kernels write straight into the
@@ -515,6 +516,20 @@ def _whole_columns(ucol: pa.ChunkedArray, tcol: pa.ChunkedArray, keys, index,
         raise SchemaError(f"column {name!r} (timestamp): values outside the years 1..9999") from None
     days = day_of(_columns.Int64Chunks(ts), _columns.touched(np.empty(n, dtype=np.int32), threads))
     return users, ts, days, rem
+
+
+def _whole_numeric(data: pa.Table, numeric, parts, threads: int) -> list:
+    """A whole table's float64 numeric columns, each in one parallel pass over its chunks
+    (arrow_io.float64_chunks_into); returns the other columns' names, read batch by batch."""
+    rest = []
+    for name in numeric:
+        values, valid = parts.slot(f"num:{name}", len(data)), parts.slot(f"numv:{name}", len(data))
+        if arrow_io.float64_chunks_into(data.column(name), values, valid, threads):
+            parts.add(f"num:{name}", values)
+            parts.add(f"numv:{name}", valid)
+        else:
+            rest.append(name)
+    return rest
 
 
 def _other_columns(batch, parts, event, event_index, breakdowns, seg_index, numeric,

@@ -394,3 +394,40 @@ def test_dictionary_event_column_of_a_table_reads_as_its_strings(dictionaries, t
         for name in ("open", "buy"):
             assert np.array_equal(ev.event_mask([name], "events"),
                                   want.event_mask([name], "events"))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_float64_columns_of_a_table_read_as_batch_by_batch(threads):
+    """A whole table's float64 numeric columns, each in one pass over its chunks: values
+    (0.0 for a null) and validity equal those read batch by batch (a stream), with nulls,
+    an all-null chunk, a chunk without nulls, sliced chunks (offsets) and -0.0 / NaN."""
+    rng = np.random.default_rng(threads)
+    n = 140_000
+    raw = rng.normal(size=n)
+    raw[:3] = [-0.0, np.nan, np.inf]
+    cuts = [0, 5, 70_000, 70_100, 100_000, n]
+    pieces = []
+    for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        mask = None if i == 2 else rng.random(b - a) < 0.3
+        if i == 3:
+            mask = np.ones(b - a, dtype=bool)  # every slot null
+        whole = pa.array(np.concatenate([[7.0], raw[a:b]]),
+                         mask=None if mask is None else np.concatenate([[False], mask]))
+        pieces.append(whole.slice(1))  # offset 1
+    users = pa.chunked_array([pa.array(rng.integers(0, 500, b - a)) for a, b in zip(cuts, cuts[1:])])
+    ts = pa.chunked_array([pa.array(1_735_689_600_000_000 + np.arange(a, b, dtype=np.int64)
+                                    * 1_000_000, pa.timestamp("us")) for a, b in zip(cuts, cuts[1:])])
+    table = pa.table({"user_id": users, "ts": ts, "v": pa.chunked_array(pieces),
+                      "w": pa.chunked_array([p.cast(pa.float32()) for p in pieces])})
+    assert arrow_io.float64_chunks_into(table.column("v"), np.empty(n), np.empty(n, np.uint8),
+                                        threads)
+    got = ec.prepare_events(table, event=None, numeric=["v", "w"], threads=threads)
+    stream = ec.prepare_events(pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+                               event=None, numeric=["v", "w"], threads=threads)
+    for name in ("v", "w"):
+        values, valid = got.numeric[name]
+        want_values, want_valid = stream.numeric[name]
+        assert np.array_equal(valid, want_valid)
+        assert np.array_equal(values.view(np.int64), want_values.view(np.int64))  # bit for bit
+    col = table.column("v").to_numpy(zero_copy_only=False)
+    assert np.array_equal(got.numeric["v"][1], ~np.isnan(col) | (np.arange(n) == 1))
