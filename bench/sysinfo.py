@@ -52,7 +52,7 @@ def engine_state() -> dict:
 
     def git(*a):
         r = subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT)
-        return r.stdout.strip() if r.returncode == 0 else ""
+        return r.stdout.rstrip() if r.returncode == 0 else ""  # (a status line opens with a space)
 
     pkg = os.path.join(ROOT, "engage_core")
     h = hashlib.sha256()
@@ -61,7 +61,7 @@ def engine_state() -> dict:
             with open(os.path.join(pkg, name), "rb") as f:
                 h.update(name.encode() + b"\0" + hashlib.sha256(f.read()).digest())
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "engage_core").splitlines()]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": dirty,
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "dirty": dirty,
             "fingerprint": h.hexdigest()[:12]}
 
 

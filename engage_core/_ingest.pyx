@@ -331,8 +331,8 @@ def gather_codes(const int32_t[::1] codes, const index_t[::1] indices, valid=Non
     """``codes[indices]`` as int32 (-1 where ``valid`` is 0 or the index is out of range):
     the dense ids of a dictionary array's rows from the ids of its dictionary (written to
     ``out_array`` when given). 8- and 16-bit indices read every index value's code from a
-    table (-1 out of range or negative), without a branch (10M int8 indices: ~6 -> ~2 ms
-    on one thread)."""
+    table (-1 out of range or negative), without a branch (10M int8 indices on one
+    thread: 3 ms; the per-chunk calls they replace in prepare_events took ~6)."""
     cdef int64_t i, n = indices.shape[0], k = codes.shape[0]
     cdef int32_t[::1] out = np.empty(n, dtype=np.int32) if out_array is None else out_array
     cdef const uint8_t[::1] v = np.ones(1, dtype=np.uint8) if valid is None else valid

@@ -102,6 +102,8 @@ def offset_bits(const int32_t[::1] user, ts, const int32_t[::1] dayoff,
     cdef int32_t c
     cdef double inv_length = 1.0 / length_us if length_us > 0 else 0.0
     m = mask if use_mask else np.ones(1, dtype=np.uint8)
+    if rolling and ts_col.n != n:
+        raise ValueError(f"offset_bits: {ts_col.n} instants for {n} rows")
     if rolling and n_bits < 64:
         return _rolling_bits(user, ts_col, m, use_mask, cohort, t0, length_us, n_bits, n_users,
                              nthreads)

@@ -603,6 +603,10 @@ def test_rolling_offsets_of_packed_user_state_equal_the_general_pass(rows, lengt
     # the instants in chunks (as prepared, not joined) give the same
     cut = len(ts) // 3
     chunked = _columns.Int64Chunks([ts[:cut], ts[cut:2 * cut], ts[2 * cut:]])
+    if len(ts):  # one instant short: refused, not read past the end
+        with pytest.raises(ValueError, match="instants for"):
+            _retention.offset_bits(user, _columns.Int64Chunks([ts[:-1]]), dayoff, mask, cohort,
+                                   t0, of_day, True, length, n_bits, n_users, threads)
     for nb in (n_bits, 65):
         got = _retention.offset_bits(user, chunked, dayoff, mask, cohort, t0, of_day, True,
                                      length, nb, n_users, threads)
