@@ -370,7 +370,7 @@ def unpack_validity(const uint8_t[::1] bitmap, int64_t offset, int64_t n):
 
 cdef inline void float64_piece(const uint64_t* src, const uint8_t* bits, int64_t offset,
                                uint64_t* dst, uint8_t* valid, int64_t a, int64_t b) noexcept nogil:
-    """Slots a..b of one float64 array into dst / valid (float64_column's three cases)."""
+    """Slots a..b of one float64 array into dst / valid: no value, no null, or masked."""
     cdef int64_t i, j
     cdef uint64_t ok
     for i in range(a, b):
@@ -389,11 +389,14 @@ cdef inline void float64_piece(const uint64_t* src, const uint8_t* bits, int64_t
 
 def float64_chunks(list raws, list bitmaps, list offsets, list lengths, double[::1] values,
                    uint8_t[::1] valid, int nthreads=1):
-    """float64_column of a column's chunks side by side, in one parallel pass over all the
-    rows (each thread a contiguous range, across chunk ends) instead of one per chunk:
-    ``raws[c]`` (float64 values from the chunk's first slot, or None: every slot null),
-    ``bitmaps[c]`` (validity bytes, bit ``offsets[c]`` onwards, or None: all valid),
-    ``lengths[c]`` its slots."""
+    """Float64 Arrow arrays (a column's chunks) written side by side into ``values`` (0.0
+    for a null) and ``valid`` (1 = valid): ``raws[c]`` (float64 values from the chunk's
+    first slot, or None: every slot null), ``bitmaps[c]`` (validity bytes, bit
+    ``offsets[c]`` onwards, or None: all valid), ``lengths[c]`` its slots. One parallel pass
+    over all the rows (each thread a contiguous range, across chunk ends), nothing
+    allocated (the per-batch cast, fill_null and copies took most of a pipeline's
+    prepare); a null's bits are masked off rather than branched on (a column of 10% orders
+    mispredicted: 10M rows 14 ms, then 2-3)."""
     cdef int64_t k = len(raws), c, n = values.shape[0], a, b, e
     cdef int64_t[::1] src = np.zeros(max(k, 1), dtype=np.int64)
     cdef int64_t[::1] bit = np.zeros(max(k, 1), dtype=np.int64)
@@ -429,39 +432,4 @@ def float64_chunks(list raws, list bitmaps, list offsets, list lengths, double[:
                 a = e
                 c = c + 1
 
-
-def float64_column(const double[::1] raw, bitmap, int64_t offset, double[::1] values,
-                   uint8_t[::1] valid, int nthreads=1):
-    """A float64 Arrow array's slots written into ``values`` (0.0 for a null) and ``valid``
-    (1 = valid). ``raw``: its values buffer, or None when every slot is null; ``bitmap``:
-    its validity bitmap bytes (bit ``offset`` onwards), or None when every slot is valid.
-    One pass, nothing allocated (the per-batch cast, fill_null and copies took most of a
-    pipeline's prepare), split between threads; a null's bits are masked off rather than
-    branched on (a column of 10% orders mispredicted: 10M rows 14 ms, now 2-3)."""
-    cdef int64_t n = values.shape[0], i, b
-    cdef const uint8_t[::1] bits
-    cdef uint64_t ok
-    cdef const uint64_t* src = NULL
-    cdef uint64_t* dst = <uint64_t*>&values[0] if n else NULL
-    cdef int T = nthreads if n >= 1 << 16 else 1
-    if raw is None:  # no value at all (a batch with none of a survey's scores, say)
-        with nogil:
-            for i in prange(n, num_threads=T, schedule="static"):
-                dst[i] = 0
-                valid[i] = 0
-        return
-    src = <const uint64_t*>&raw[0] if n else NULL
-    if bitmap is None:
-        with nogil:
-            for i in prange(n, num_threads=T, schedule="static"):
-                values[i] = raw[i]
-                valid[i] = 1
-        return
-    bits = bitmap
-    with nogil:
-        for i in prange(n, num_threads=T, schedule="static"):
-            b = offset + i
-            ok = (bits[b >> 3] >> (b & 7)) & 1
-            dst[i] = src[i] & (0 - ok)  # the value's bits, or 0.0's
-            valid[i] = <uint8_t>ok
 

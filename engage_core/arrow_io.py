@@ -41,14 +41,7 @@ def fixed_values(arr: pa.Array, dtype) -> np.ndarray:
 def float64_into(arr: pa.Array, values: np.ndarray, valid: np.ndarray, nthreads: int = 1) -> None:
     """A float64 array's values (0.0 for a null) and validity (uint8) written into
     ``values`` and ``valid`` (each ``len(arr)`` long) by ``nthreads`` threads."""
-    n = len(arr)
-    bitmap = arr.buffers()[0] if arr.null_count else None
-    if arr.null_count == n or (arr.null_count and bitmap is None):  # no value at all
-        _ingest.float64_column(None, None, 0, values, valid, nthreads)
-        return
-    raw = fixed_values(arr, np.float64)
-    bits = None if bitmap is None else np.frombuffer(bitmap, dtype=np.uint8)
-    _ingest.float64_column(raw, bits, arr.offset, values, valid, nthreads)
+    float64_chunks_into(pa.chunked_array([arr], type=pa.float64()), values, valid, nthreads)
 
 
 def float64_chunks_into(column: pa.ChunkedArray, values, valid, nthreads: int = 1) -> bool:

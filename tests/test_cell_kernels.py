@@ -136,5 +136,5 @@ def test_an_all_null_float_column_writes_zeros_and_invalid_over_old_bytes(n, thr
     assert not values.any() and not np.signbit(values).any() and not valid.any()
     values[:] = 7.5
     valid[:] = 1
-    _ingest.float64_column(None, None, 0, values, valid, threads)
+    _ingest.float64_chunks([None], [None], [0], [n], values, valid, threads)
     assert not values.any() and not valid.any()
