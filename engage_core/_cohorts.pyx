@@ -258,6 +258,32 @@ def first_rows_in_order(const int32_t[::1] user, ts_col, const int32_t[::1] day,
     return np.asarray(first_day), np.asarray(first_ts)[:n_users]
 
 
+def run_heads(const int64_t[::1] offsets, const int32_t[::1] dayoff, const int64_t[::1] ts,
+              int nthreads):
+    """Each user's first row in the users' time order (CSR ``offsets`` over the rows'
+    ``dayoff`` and ``ts``, at least one row): ``(first day offset, -1 for a user without
+    rows; the instant of row min(offsets[u], rows - 1))``, in one pass by all threads with
+    the rows 16 users ahead fetched meanwhile (numpy's minimum, where and two gathers took
+    about 10 ms of the demo pipeline's first week on either thread count)."""
+    cdef int64_t n_users = offsets.shape[0] - 1, n = ts.shape[0], u, h, g
+    if n == 0 or dayoff.shape[0] != n:
+        raise ValueError(f"run_heads: {dayoff.shape[0]} day offsets and {n} instants")
+    first_day = np.empty(max(n_users, 0), dtype=np.int32)
+    first_ts = np.empty(max(n_users, 0), dtype=np.int64)
+    cdef int32_t[::1] fd = first_day
+    cdef int64_t[::1] ft = first_ts
+    with nogil:
+        for u in prange(n_users, num_threads=nthreads, schedule="static"):
+            if u + 16 < n_users:
+                g = min(offsets[u + 16], n - 1)
+                ENGAGE_PREFETCH(&dayoff[g])
+                ENGAGE_PREFETCH(&ts[g])
+            h = min(offsets[u], n - 1)
+            fd[u] = dayoff[h] if offsets[u + 1] > offsets[u] else -1
+            ft[u] = ts[h]
+    return first_day, first_ts
+
+
 def lifecycle_counts(const int64_t[::1] offsets, const int32_t[::1] days,
                      const int32_t[::1] period_of_day, int n_periods, int nthreads):
     """New, returning, resurrecting and dormant users per period: ``int64[4, P]``."""

@@ -73,10 +73,8 @@ def first_rows(ev: Events, first: int, mask, seg, nthreads: int):
     if base is not None and len(base[3]):
         # each user's first row heads their rows in the users' time order
         offsets, _, dayoff, ts = base[:4]
-        head = np.minimum(offsets[:-1], len(ts) - 1)
-        return (np.where(offsets[1:] > offsets[:-1], _gather.take(head, dayoff, nthreads),
-                         -1).astype(np.int32),
-                np.zeros(ev.num_users, dtype=np.int32), _gather.take(head, ts, nthreads))
+        first_day, first_ts = _cohorts.run_heads(offsets, dayoff, ts, nthreads)
+        return first_day, np.zeros(ev.num_users, dtype=np.int32), first_ts
     if plain:
         found = _cohorts.first_rows_in_order(ev.user, ev.ts_chunks(), ev.day, -first, ev.num_users,
                                              nthreads)

@@ -677,3 +677,25 @@ def test_gather_codes_equals_a_plain_lookup(dtype, threads):
     assert np.array_equal(_ingest.gather_codes(codes, idx, None, threads), want)
     assert np.array_equal(_ingest.gather_codes(codes, idx, valid, threads),
                           np.where(valid == 1, want, -1))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_run_heads_are_each_users_first_row(threads):
+    """_cohorts.run_heads against numpy: each user's first row of a CSR (-1 day for a user
+    without rows, whose instant is that of the clipped head), users without rows at both
+    ends and in runs."""
+    rng = np.random.default_rng(threads)
+    for n_users in (1, 7, 5_000):
+        counts = rng.integers(0, 4, n_users) * (rng.random(n_users) < 0.7)
+        counts[0] = 0
+        counts[-1] = 0 if n_users > 1 else 1
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        n = int(offsets[-1])
+        dayoff = rng.integers(0, 200, n).astype(np.int32)
+        ts = rng.integers(-10**15, 10**15, n)
+        day, first = _cohorts.run_heads(offsets, dayoff, ts, threads)
+        head = np.minimum(offsets[:-1], n - 1)
+        assert np.array_equal(day, np.where(counts > 0, dayoff[head], -1))
+        assert day.dtype == np.int32 and np.array_equal(first, ts[head])
+    with pytest.raises(ValueError):
+        _cohorts.run_heads(np.zeros(2, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int64), 1)
