@@ -83,6 +83,15 @@ def engage_stream(path: str, columns, how: str):
     return reader, "iter_batches + prepare_events(RecordBatchReader)"
 
 
+def canonical_arrays(E, task: str, result) -> dict:
+    """A task's result in canonical form, as named arrays (all metrics: the tables that
+    match the single tasks)."""
+    if task == "all_metrics":
+        return {f"{t}_{i}": x for t, tab in E.all_metrics_parts(result).items()
+                for i, x in enumerate(E.canonical(t, tab))}
+    return {f"{task}_{i}": x for i, x in enumerate(E.canonical(task, result))}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--engine", required=True)
@@ -185,18 +194,9 @@ def main(argv=None) -> None:
                 best=min(times), median=statistics.median(times), n=len(times))
     if timer is not None:
         info["families"] = dict(timer.seconds)
-    if a.task == "all_metrics":
-        parts = E.all_metrics_parts(result)
-        arrays = {f"{task}_{i}": x for task, tab in parts.items()
-                  for i, x in enumerate(E.canonical(task, tab))}
-    else:
-        arrays = {f"{a.task}_{i}": x for i, x in enumerate(E.canonical(a.task, result))}
+    arrays = canonical_arrays(E, a.task, result)
     if pair_result is not None and "pair" in info:  # the same result on the other thread count
-        if a.task == "all_metrics":
-            other = {f"{task}_{i}": x for task, tab in E.all_metrics_parts(pair_result).items()
-                     for i, x in enumerate(E.canonical(task, tab))}
-        else:
-            other = {f"{a.task}_{i}": x for i, x in enumerate(E.canonical(a.task, pair_result))}
+        other = canonical_arrays(E, a.task, pair_result)
         info["pair"]["identical"] = (other.keys() == arrays.keys() and all(
             np.array_equal(other[k], arrays[k], equal_nan=arrays[k].dtype.kind == "f")
             for k in arrays))
